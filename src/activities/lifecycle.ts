@@ -1,0 +1,323 @@
+import fs from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
+import type { RucioClient } from '../rucio/client.js';
+import { getDid, setMetadataBulk, attach, type Did } from '../rucio/dids.js';
+import { ensureDataset, ensureRule, registerReplicas } from '../rucio/ensure.js';
+import { declareTombstone, listReplicas } from '../rucio/replicas.js';
+import { getRule, deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
+import { lfns2pfns, listRses } from '../rucio/rses.js';
+import { RucioError } from '../rucio/errors.js';
+import type { QosTarget, Source } from '../shared/ingest-input.js';
+import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
+import { copy } from '../storage/copy.js';
+import type { Checksums, VerifyResult } from '../storage/types.js';
+import { classify, permanent } from './failures.js';
+
+export interface ActivityDeps {
+  rucio: RucioClient;
+  /** The Rucio account rules are created for. */
+  account: string;
+  /** Scheme used to reach RSEs (davs by default). */
+  scheme?: string;
+}
+
+/** Heartbeat at most every second with the bytes done, and expose the cancellation signal. */
+function progress() {
+  const ctx = Context.current();
+  let last = 0;
+  return {
+    signal: ctx.cancellationSignal,
+    onProgress: (bytes: number) => {
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      ctx.heartbeat({ bytes });
+    },
+    attempt: ctx.info.attempt,
+  };
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { rucio } = deps;
+  const scheme = deps.scheme ?? 'davs';
+
+  async function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
+    const map = await lfns2pfns(rucio, rse, [did], { scheme, operation });
+    const pfn = map[`${did.scope}:${did.name}`];
+    if (!pfn)
+      throw new RucioError(`Rucio gave no ${scheme} PFN for ${did.scope}:${did.name} on ${rse}`, 'permanent', 'NoPfn');
+    return pfn;
+  }
+
+  function sourceUrl(source: Source): string {
+    return source.kind === 'local' ? source.path : source.pfn;
+  }
+
+  return {
+    /**
+     * Before anything moves: the landing RSE exists and every QoS expression resolves to enough RSEs,
+     * so a bad request fails at once and leaves nothing half-registered.
+     */
+    async preflight(input: { landingRse: string; qos: QosTarget[]; did: Did }) {
+      return classify(async () => {
+        await pfnOn(input.landingRse, input.did);
+        for (const t of input.qos) {
+          const rses = await listRses(rucio, t.rseExpression);
+          if (rses.length < t.copies) {
+            throw permanent(
+              `expression ${t.rseExpression} matches ${rses.length} RSE(s) (${rses.join(', ') || 'none'}), fewer than the ${t.copies} copies asked`,
+              'InsufficientTargetRSEs',
+            );
+          }
+        }
+      });
+    },
+
+    /** Step 1: size and checksums of the source, refusing what cannot be a complete file. */
+    async inspectSource(input: { source: Source; md5: boolean; allowEmpty: boolean }): Promise<Checksums> {
+      return classify(async () => {
+        const p = progress();
+        let sums: Checksums;
+        if (input.source.kind === 'local') {
+          const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
+            throw permanent(
+              `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
+              'SourceNotReadable',
+            );
+          });
+          if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
+          await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+            throw permanent(
+              `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
+              'SourceNotReadable',
+            );
+          });
+          sums = await checksumFile(input.source.path, { md5: input.md5, onProgress: p.onProgress, signal: p.signal });
+        } else {
+          const adapter = adapterFor(input.source.pfn);
+          const st = await adapter.stat(input.source.pfn, p.signal);
+          if (!st)
+            throw permanent(`source ${input.source.pfn} does not exist on ${input.source.rse}`, 'SourceNotFound');
+          const stream = await adapter.read(input.source.pfn, p.signal);
+          sums = await checksumStream(stream, { md5: input.md5, onProgress: p.onProgress, signal: p.signal });
+        }
+        if (sums.bytes === 0 && !input.allowEmpty) {
+          throw permanent(
+            `source ${sourceUrl(input.source)} is empty (0 bytes): most often a write still in progress or failed. Re-run with --allow-empty if it is meant to be empty.`,
+            'EmptySource',
+          );
+        }
+        return sums;
+      });
+    },
+
+    /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
+    async upload(input: { source: Source; did: Did; landingRse: string; checksums: Checksums; md5: boolean }) {
+      return classify(async () => {
+        const p = progress();
+        const pfn = await pfnOn(input.landingRse, input.did);
+        const opts = { onProgress: p.onProgress, signal: p.signal, md5: input.md5, expected: input.checksums };
+        const result =
+          input.source.kind === 'local'
+            ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
+            : await copy(input.source.pfn, pfn, opts);
+        const sent = 'checksums' in result ? result.checksums : undefined;
+        if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
+          // Retryable: the source changed between inspect and upload; the next attempt re-reads it.
+          throw new Error(
+            `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, sent ${sent.bytes} B adler32 ${sent.adler32}`,
+          );
+        }
+        return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
+      });
+    },
+
+    /** Step 3: file DID + replica + metadata + dataset attachment; every call idempotent. */
+    async register(input: {
+      did: Did;
+      landingRse: string;
+      checksums: Checksums;
+      metadata: Record<string, string | number | boolean>;
+      dataset: Did;
+      containers: Did[];
+      origin?: { rse: string; pfn: string };
+    }) {
+      return classify(async () => {
+        const { did, checksums } = input;
+        const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
+        await ensureDataset(rucio, input.dataset, input.containers);
+        // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
+        if (input.origin) await registerReplicas(rucio, input.origin.rse, [{ ...file, pfn: input.origin.pfn }]);
+        await registerReplicas(rucio, input.landingRse, [file]);
+        if (Object.keys(input.metadata).length > 0) await setMetadataBulk(rucio, did, input.metadata);
+        await attach(rucio, [{ to: input.dataset, dids: [did] }]);
+        return { attempt: Context.current().info.attempt };
+      });
+    },
+
+    /** Protect a replica with a rule (idempotent: an identical existing rule is reused). */
+    async addRule(input: { did: Did; target: QosTarget; purgeReplicas?: boolean }) {
+      return classify(async () => {
+        const { id, created } = await ensureRule(
+          rucio,
+          input.did,
+          {
+            copies: input.target.copies,
+            rseExpression: input.target.rseExpression,
+            lifetime: input.target.lifetime,
+            grouping: input.target.grouping,
+            purgeReplicas: input.purgeReplicas,
+            comment: 'rucio-ingest',
+          },
+          deps.account,
+        );
+        return { ruleId: id, created };
+      });
+    },
+
+    /** Step 4 (direct mode): copy to RSEs matching the expression and register those replicas. */
+    async replicateDirect(input: { did: Did; target: QosTarget; fromRse: string; checksums: Checksums; md5: boolean }) {
+      return classify(async () => {
+        const p = progress();
+        const candidates = await listRses(rucio, input.target.rseExpression);
+        if (candidates.length < input.target.copies) {
+          throw permanent(
+            `expression ${input.target.rseExpression} matches ${candidates.length} RSE(s) (${candidates.join(', ') || 'none'}), fewer than the ${input.target.copies} copies asked`,
+            'InsufficientTargetRSEs',
+          );
+        }
+        const have = new Set<string>();
+        for await (const r of listReplicas(rucio, [input.did])) {
+          for (const [rse, state] of Object.entries(r.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
+        }
+        // Prefer RSEs that already hold the file: a retried activity never copies twice.
+        const chosen = [...candidates.filter((r) => have.has(r)), ...candidates.filter((r) => !have.has(r))].slice(
+          0,
+          input.target.copies,
+        );
+        const src = await pfnOn(input.fromRse, input.did, 'read');
+        const copied: Array<{ rse: string; mode: string }> = [];
+        for (const rse of chosen) {
+          if (have.has(rse)) continue;
+          const dst = await pfnOn(rse, input.did);
+          const res = await copy(src, dst, {
+            onProgress: p.onProgress,
+            signal: p.signal,
+            md5: input.md5,
+            expected: input.checksums,
+          });
+          const file = {
+            ...input.did,
+            bytes: input.checksums.bytes,
+            adler32: input.checksums.adler32,
+            md5: input.checksums.md5,
+          };
+          await registerReplicas(rucio, rse, [file]);
+          copied.push({ rse, mode: res.mode });
+        }
+        return { rses: chosen, copied, attempt: p.attempt };
+      });
+    },
+
+    async ruleStatus(input: {
+      ruleId: string;
+    }): Promise<
+      Pick<Rule, 'id' | 'state' | 'rse_expression' | 'error'> & {
+        locks: { ok: number; replicating: number; stuck: number };
+      }
+    > {
+      return classify(async () => {
+        const r = await getRule(rucio, input.ruleId);
+        return {
+          id: r.id,
+          state: r.state,
+          rse_expression: r.rse_expression,
+          error: r.error ?? null,
+          locks: { ok: r.locks_ok_cnt ?? 0, replicating: r.locks_replicating_cnt ?? 0, stuck: r.locks_stuck_cnt ?? 0 },
+        };
+      });
+    },
+
+    /**
+     * Step 5: every replica the rules require is AVAILABLE in Rucio with the source's adler32, and the
+     * storage confirms it (Digest, or read-back).
+     */
+    async verifyReplicas(input: { did: Did; checksums: Checksums; ruleIds: string[]; readbackFallback: boolean }) {
+      return classify(async () => {
+        const p = progress();
+        const did = await getDid(rucio, input.did);
+        if (did.bytes !== input.checksums.bytes || (did.adler32 ?? '').toLowerCase() !== input.checksums.adler32) {
+          throw permanent(
+            `Rucio holds ${input.did.scope}:${input.did.name} as ${did.bytes} B adler32 ${did.adler32}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
+            'VerificationFailed',
+          );
+        }
+        const rses = new Set<string>();
+        for (const id of input.ruleIds) {
+          const locks = await listRuleLocks(rucio, id);
+          if (locks.length === 0) throw new Error(`rule ${id} has no locks yet`);
+          for (const l of locks) {
+            if (l.state !== 'OK') throw new Error(`rule ${id}: lock on ${l.rse} is ${l.state}, not OK yet`);
+            rses.add(l.rse);
+          }
+        }
+        const states = new Map<string, string>();
+        for await (const r of listReplicas(rucio, [input.did]))
+          for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
+        const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
+        for (const rse of [...rses].sort()) {
+          if (states.get(rse) !== 'AVAILABLE') {
+            throw permanent(
+              `replica on ${rse} is ${states.get(rse) ?? 'missing'} in Rucio, not AVAILABLE`,
+              'VerificationFailed',
+            );
+          }
+          const pfn = await pfnOn(rse, input.did, 'read');
+          const result = await adapterFor(pfn).verify(pfn, input.checksums, {
+            signal: p.signal,
+            onProgress: p.onProgress,
+            readbackFallback: input.readbackFallback,
+          });
+          if (!result.ok) {
+            throw permanent(
+              `replica on ${rse} (${pfn}) failed verification by ${result.method}: ${result.reason ?? 'mismatch'}`,
+              'VerificationFailed',
+            );
+          }
+          results.push({ rse, pfn, result });
+        }
+        return { verified: results.map((r) => ({ rse: r.rse, method: r.result.method })) };
+      });
+    },
+
+    /** Step 6: remove the origin copy; for an RSE origin the Rucio way (tombstone → reaper). */
+    async deleteAtOrigin(input: { source: Source; did: Did; checksums: Checksums; verifiedRses: string[] }) {
+      return classify(async () => {
+        const others = input.verifiedRses.filter((r) => input.source.kind === 'local' || r !== input.source.rse);
+        if (others.length === 0) {
+          throw permanent('refusing to delete the origin: it would be the only verified copy', 'OnlyCopy');
+        }
+        if (input.source.kind === 'local') {
+          const st = await fs.stat(input.source.path).catch(() => undefined);
+          if (!st) return { deleted: false };
+          if (st.size !== input.checksums.bytes) {
+            throw permanent(
+              `${input.source.path} changed size since it was ingested (${st.size} B now): not deleting it`,
+              'SourceChanged',
+            );
+          }
+          await fs.unlink(input.source.path);
+          return { deleted: true };
+        }
+        // Drop any rule still protecting the origin replica, then mark it obsolete: the reaper deletes it.
+        for await (const r of listDidRules(rucio, input.did)) {
+          if (r.rse_expression === input.source.rse && r.account === deps.account) await deleteRule(rucio, r.id, true);
+        }
+        await declareTombstone(rucio, input.source.rse, [input.did]);
+        return { deleted: true };
+      });
+    },
+  };
+}
+
+export type LifecycleActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,269 @@
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import {
+  defaultTaskQueue,
+  parseIngestInput,
+  workflowIdFor,
+  type IngestInput,
+  type QosTarget,
+} from '../shared/ingest-input.js';
+import type { IngestProgress, IngestResult } from '../workflows/ingest-file.js';
+import { saKeys } from '../shared/search-attributes.js';
+import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
+import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** `2:QOS=SAFE` or `1:QOS=CHEAP-ANALYSIS:86400` → a QoS target. */
+export function parseQos(spec: string): QosTarget {
+  const m = /^(\d+):([^:]+)(?::(\d+))?$/.exec(spec);
+  if (!m) throw new Error(`--qos ${spec}: expected COPIES:RSE_EXPRESSION[:LIFETIME_SECONDS], e.g. 2:QOS=SAFE`);
+  return { copies: Number(m[1]), rseExpression: m[2]!, lifetime: m[3] ? Number(m[3]) : undefined, grouping: 'NONE' };
+}
+
+/** `k=v`, with numbers and booleans typed so Rucio's JSON metadata can be queried by value. */
+export function parseMeta(pairs: string[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new Error(`--meta ${p}: expected KEY=VALUE`);
+    const v = p.slice(i + 1);
+    out[p.slice(0, i)] =
+      v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return out;
+}
+
+function parseDid(s: string, what: string): { scope: string; name: string } {
+  const i = s.indexOf(':');
+  if (i <= 0) throw new Error(`${what} ${s}: expected SCOPE:NAME`);
+  return { scope: s.slice(0, i), name: s.slice(i + 1) };
+}
+
+interface FileOpts {
+  scope: string;
+  name?: string;
+  dataset: string;
+  container: string[];
+  rse: string;
+  qos: string[];
+  meta: string[];
+  mode: 'direct' | 'rucio';
+  deleteOrigin?: boolean;
+  allowEmpty?: boolean;
+  originRse?: string;
+  md5: boolean;
+  ruleDeadline: string;
+  wait?: boolean;
+  json?: boolean;
+  taskQueue: string;
+}
+
+export function buildInput(source: string, o: FileOpts): IngestInput {
+  const name = o.name ?? path.basename(source);
+  return parseIngestInput({
+    source: o.originRse
+      ? { kind: 'rse', rse: o.originRse, pfn: source }
+      : { kind: 'local', path: path.resolve(source) },
+    did: { scope: o.scope, name },
+    dataset: parseDid(o.dataset, '--dataset'),
+    containers: o.container.map((c) => parseDid(c, '--container')),
+    metadata: parseMeta(o.meta),
+    landingRse: o.rse,
+    qos: o.qos.map(parseQos),
+    mode: o.mode,
+    deleteOrigin: !!o.deleteOrigin,
+    allowEmpty: !!o.allowEmpty,
+    md5: o.md5,
+    ruleDeadlineSeconds: Number(o.ruleDeadline),
+  });
+}
+
+/** Start (or attach to) the file's workflow: one lifecycle per file, whatever happens. */
+export async function startIngest(client: Client, input: IngestInput, taskQueue: string) {
+  const workflowId = workflowIdFor(input.did);
+  try {
+    const handle = await client.workflow.start('ingestFile', {
+      taskQueue,
+      workflowId,
+      args: [input],
+      // Same file while running → attach; after it completed → refuse to run it again.
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: saKeys.scope, value: input.did.scope },
+        { key: saKeys.dataset, value: `${input.dataset.scope}:${input.dataset.name}` },
+        { key: saKeys.landingRse, value: input.landingRse },
+        { key: saKeys.step, value: 'queued' },
+      ],
+    });
+    return { handle, started: true };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      return { handle: client.workflow.getHandle(workflowId), started: false };
+    throw err;
+  }
+}
+
+/** Is a worker polling this task queue? If not, `--wait` runs one in-process. */
+async function hasPollers(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: 1,
+  });
+  return (res.pollers ?? []).length > 0;
+}
+
+export function fileCommand(): Command {
+  return new Command('file')
+    .description('ingest one file: upload → register → replicate → verify → (delete at origin)')
+    .argument('<source>', 'local path, or with --origin-rse the PFN of the file on that RSE')
+    .requiredOption('--scope <scope>', 'Rucio scope of the file')
+    .option('--name <name>', 'DID name (default: the file name)')
+    .requiredOption('--dataset <scope:name>', 'dataset to attach the file to (created if missing)')
+    .option('--container <scope:name>', 'container above the dataset, outermost first (repeatable)', collect, [])
+    .requiredOption('--rse <rse>', 'landing RSE')
+    .option('--qos <copies:expression>', 'QoS target, e.g. 2:QOS=SAFE (repeatable)', collect, [])
+    .option('--meta <key=value>', 'metadata (repeatable)', collect, [])
+    .addOption(new Option('--mode <mode>', 'replication mode').choices(['direct', 'rucio']).default('direct'))
+    .option('--delete-origin', 'delete the origin copy once every replica is verified')
+    .option('--origin-rse <rse>', 'the source is a replica on this RSE (e.g. ONSITE-BUFFER)')
+    .option('--allow-empty', 'accept a 0-byte file (refused by default as a likely incomplete write)')
+    .option('--no-md5', 'skip md5 (adler32 is always computed)')
+    .option('--rule-deadline <seconds>', 'rucio mode: report a rule stuck after this long', String(24 * 3600))
+    .option('--task-queue <name>', 'Temporal task queue', process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue)
+    .option('--wait', 'follow the file to the end')
+    .option('--json', 'machine-readable output')
+    .action(async (source: string, o: FileOpts) => {
+      const input = buildInput(source, o);
+      const target = temporalTargetFromEnv();
+      const { client, close } = await connectClient(target);
+      let embedded: Awaited<ReturnType<typeof createIngestWorker>> | undefined;
+      let running: Promise<void> | undefined;
+      try {
+        const { handle, started } = await startIngest(client, input, o.taskQueue);
+        if (!o.json) console.error(`${started ? 'started' : 'already known'}: ${handle.workflowId}`);
+        if (!o.wait) {
+          if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, started }));
+          return;
+        }
+        if (!(await hasPollers(client, target.namespace, o.taskQueue))) {
+          if (!o.json) console.error(`no worker polls task queue ${o.taskQueue}: running one in this process`);
+          embedded = await createIngestWorker({ ...workerConfigFromEnv(), ...target, taskQueue: o.taskQueue });
+          running = embedded.worker.run();
+        }
+        const result = await followToEnd(handle, !!o.json);
+        print(result, !!o.json);
+      } finally {
+        if (embedded) {
+          embedded.worker.shutdown();
+          await running;
+          await embedded.close();
+        }
+        await close();
+      }
+    });
+}
+
+async function followToEnd(
+  handle: { result: () => Promise<unknown>; query: <T>(q: string) => Promise<T> },
+  json: boolean,
+) {
+  let lastStep = '';
+  const timer = setInterval(() => {
+    handle
+      .query<IngestProgress>('progress')
+      .then((p) => {
+        if (!json && p.step !== lastStep) console.error(`  step: ${p.step}`);
+        lastStep = p.step;
+      })
+      .catch(() => undefined);
+  }, 1000);
+  try {
+    return (await handle.result()) as IngestResult;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      let cause: unknown = err.cause;
+      while (cause && (cause as { cause?: unknown }).cause) cause = (cause as { cause?: unknown }).cause;
+      throw new Error(`ingestion failed: ${(cause as Error | undefined)?.message ?? err.message}`);
+    }
+    throw err;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function print(result: IngestResult | IngestProgress, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  const r = result as IngestResult;
+  console.log(`${r.did ?? ''} ${r.step}`);
+  if (r.checksums)
+    console.log(
+      `  ${r.checksums.bytes} bytes, adler32 ${r.checksums.adler32}${r.checksums.md5 ? `, md5 ${r.checksums.md5}` : ''}`,
+    );
+  if (r.landingPfn) console.log(`  landing: ${r.landingPfn}${r.alreadyOnLanding ? ' (already there)' : ''}`);
+  for (const t of r.targets)
+    console.log(
+      `  ${t.target.copies}x ${t.target.rseExpression}: rule ${t.ruleId ?? '-'} ${t.state ?? ''} ${t.rses?.join(',') ?? ''}`,
+    );
+  if (r.verified) console.log(`  verified: ${r.verified.map((v) => `${v.rse}(${v.method})`).join(' ')}`);
+  if (r.originDeleted !== undefined) console.log(`  origin deleted: ${r.originDeleted}`);
+  if (r.problem) console.log(`  problem: ${r.problem}`);
+}
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description("show a file's lifecycle: step, attempts, checksums, rules and replicas")
+    .argument('<workflow-id>', 'e.g. ingest/user.demo:file.dat (see `rucio-ingest file`)')
+    .option('--json', 'machine-readable output')
+    .action(async (workflowId: string, o: { json?: boolean }) => {
+      const { client, close } = await connectClient(temporalTargetFromEnv());
+      try {
+        const handle = client.workflow.getHandle(workflowId);
+        const desc = await handle.describe();
+        let p: IngestProgress | undefined;
+        try {
+          p = await handle.query<IngestProgress>('progress');
+        } catch {
+          p = undefined; // no worker to answer: fall back to the execution status
+        }
+        if (o.json) console.log(JSON.stringify({ workflowId, status: desc.status.name, progress: p }, null, 2));
+        else {
+          console.log(`${workflowId}: ${desc.status.name}`);
+          if (p) print(p, false);
+        }
+      } finally {
+        await close();
+      }
+    });
+}
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('run a worker: executes file lifecycles from the task queue (SIGTERM: graceful stop)')
+    .option('--task-queue <name>', 'Temporal task queue', process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue)
+    .option('--max-activities <n>', 'concurrent activities (uploads, copies, catalogue calls)', '32')
+    .option('--metrics <host:port>', 'serve Prometheus metrics here, e.g. 127.0.0.1:9464')
+    .action(async (o: { taskQueue: string; maxActivities: string; metrics?: string }) => {
+      const cfg = {
+        ...workerConfigFromEnv(),
+        taskQueue: o.taskQueue,
+        maxConcurrentActivities: Number(o.maxActivities),
+        metricsAddress: o.metrics ?? process.env.RUCIO_INGEST_METRICS_ADDRESS,
+      };
+      const w = await createIngestWorker(cfg);
+      console.error(
+        `worker polling ${cfg.taskQueue} on ${cfg.temporalAddress}${cfg.metricsAddress ? `, metrics on http://${cfg.metricsAddress}/metrics` : ''}`,
+      );
+      try {
+        await w.worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+      } finally {
+        await w.close();
+      }
+    });
+}

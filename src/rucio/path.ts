@@ -1,0 +1,4 @@
+/** One URL path segment. Rucio names may contain `/`, which Flask routes take encoded. */
+export function seg(value: string): string {
+  return encodeURIComponent(value);
+}

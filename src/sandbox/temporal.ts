@@ -1,0 +1,73 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { searchAttributes } from '../shared/search-attributes.js';
+import { HOST, ports, type Layout } from './layout.js';
+import type { ManagedProcess } from './processes.js';
+
+const run = promisify(execFile);
+
+export const temporalAddress = `${HOST}:${ports.temporal}`;
+export const temporalUiUrl = `http://${HOST}:${ports.temporalUi}`;
+export const temporalNamespace = 'default';
+
+/** A multi-day ingest must stay visible in the Web UI well after it ends; the dev default is 24 h. */
+export const namespaceRetention = '720h';
+
+/**
+ * SQLite pragmas. The dev server keeps one SQLite connection, so every write waits for the previous
+ * fsync: WAL turns each commit into an append, and synchronous=NORMAL syncs only at checkpoints.
+ * A power cut may lose the last commits, never corrupt the file; a killed process loses nothing.
+ * That is the right trade for a sandbox (synchronous=OFF would risk corruption on power loss).
+ */
+export const sqlitePragmas = ['journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=10000'];
+
+export function temporalProcess(l: Layout): ManagedProcess {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.temporalUi),
+    '--metrics-port',
+    String(ports.temporalMetrics),
+    '--db-filename',
+    l.temporalDb,
+    '--ui-disable-news-fetch',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+    '--log-level',
+    'warn',
+  ];
+  for (const p of sqlitePragmas) args.push('--sqlite-pragma', p);
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  return { name: 'temporal', command: l.bin('temporal'), args };
+}
+
+export async function temporalHealthy(): Promise<boolean> {
+  const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 2000 });
+  try {
+    const res = await connection.workflowService.describeNamespace({ namespace: temporalNamespace });
+    return res.namespaceInfo?.name === temporalNamespace;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Raise the namespace's retention (idempotent). */
+export async function configureNamespace(l: Layout): Promise<void> {
+  await run(l.bin('temporal'), [
+    'operator',
+    'namespace',
+    'update',
+    '--address',
+    temporalAddress,
+    '--namespace',
+    temporalNamespace,
+    '--retention',
+    namespaceRetention,
+  ]);
+}

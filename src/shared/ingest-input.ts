@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { didNamePattern } from '../rucio/dids.js';
+
+/**
+ * What one file's lifecycle needs. Validated here, before a workflow starts — never inside the
+ * workflow (zod does not belong in the deterministic sandbox). Holds no secrets: credentials come
+ * from the worker's own Rucio configuration.
+ */
+const didName = z
+  .string()
+  .min(1)
+  .max(250)
+  .regex(didNamePattern, 'a Rucio DID name uses only letters, digits, / . - _ and starts with a letter, digit or /');
+const scope = z
+  .string()
+  .min(1)
+  .max(25)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'a Rucio scope uses letters, digits, _ . -');
+export const didSchema = z.object({ scope, name: didName });
+
+export const qosTargetSchema = z.object({
+  copies: z.number().int().min(1).max(10),
+  rseExpression: z.string().min(1),
+  /** Rule lifetime in seconds; omitted = no expiry. */
+  lifetime: z.number().int().positive().optional(),
+  grouping: z.enum(['ALL', 'DATASET', 'NONE']).default('NONE'),
+});
+export type QosTarget = z.infer<typeof qosTargetSchema>;
+
+export const sourceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local'), path: z.string().min(1) }),
+  /** A replica on an origin RSE (e.g. the non-deterministic ONSITE-BUFFER), by its PFN. */
+  z.object({ kind: z.literal('rse'), rse: z.string().min(1), pfn: z.string().min(1) }),
+]);
+export type Source = z.infer<typeof sourceSchema>;
+
+export const ingestInputSchema = z.object({
+  source: sourceSchema,
+  did: didSchema,
+  dataset: didSchema,
+  /** Containers above the dataset, outermost first. */
+  containers: z.array(didSchema).default([]),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  landingRse: z.string().min(1),
+  qos: z.array(qosTargetSchema).default([]),
+  mode: z.enum(['direct', 'rucio']).default('direct'),
+  deleteOrigin: z.boolean().default(false),
+  /** A 0-byte file is most often an incomplete write: refused unless allowed. */
+  allowEmpty: z.boolean().default(false),
+  md5: z.boolean().default(true),
+  verify: z
+    .object({
+      /** Read the replica back when the storage offers no digest. */
+      readbackFallback: z.boolean().default(true),
+    })
+    .default({ readbackFallback: true }),
+  /** How long a `rucio`-mode rule may take to reach OK before it is reported stuck (seconds). */
+  ruleDeadlineSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
+  /** Rucio account that owns the rules (the worker's account when omitted). */
+  account: z.string().optional(),
+});
+export type IngestInput = z.infer<typeof ingestInputSchema>;
+
+export function parseIngestInput(raw: unknown): IngestInput {
+  const r = ingestInputSchema.safeParse(raw);
+  if (!r.success) throw new Error(`invalid ingestion request: ${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+/** One workflow per file: starting the same file twice finds the same workflow. */
+export function workflowIdFor(did: { scope: string; name: string }): string {
+  return `ingest/${did.scope}:${did.name}`;
+}
+
+export const defaultTaskQueue = 'rucio-ingest';

@@ -1,0 +1,107 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { loadCa } from '../rucio/config.js';
+import { StorageError, toStorageError } from './errors.js';
+
+/**
+ * HTTPS through node:https rather than undici: XRootD 5.5 reads a lowercase `content-length` on PUT as an
+ * empty body, and only node:https keeps the header case we set.
+ */
+
+export interface TlsOptions {
+  /** PEM CA certificates to trust in addition to Node's defaults. Default: $X509_CERT_DIR (file or directory). */
+  ca?: string | Buffer | Array<string | Buffer>;
+}
+
+const agents = new Map<string, https.Agent>();
+
+/** One keep-alive agent per trust configuration. */
+export function agentFor(opts: TlsOptions = {}): https.Agent {
+  const extra = opts.ca ?? loadCa(process.env.X509_CERT_DIR);
+  const list = extra === undefined ? [] : Array.isArray(extra) ? extra : [extra];
+  const key = list.map((c) => c.toString()).join('\n');
+  let agent = agents.get(key);
+  if (!agent) {
+    // Giving `ca` replaces Node's roots: keep them so public CAs still work.
+    const ca = list.length > 0 ? [...tls.rootCertificates, ...list] : undefined;
+    agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+export interface HttpRequest {
+  method: string;
+  /** A full https URL, path already percent-encoded. */
+  url: string;
+  headers?: Record<string, string>;
+  agent: https.Agent;
+  signal?: AbortSignal;
+  /** Socket idle timeout: no byte either way for this long fails the request (retryable). */
+  idleTimeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+/**
+ * Start a request; `send` writes the body (or nothing) and must end it. Resolves with the response
+ * as soon as its head arrives (the body is left to the caller: read it or `discard` it).
+ */
+export function startRequest(
+  req: HttpRequest,
+  send: (r: import('node:http').ClientRequest) => void = (r) => r.end(),
+): Promise<HttpResponse> {
+  const what = `${req.method} ${req.url}`;
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const r = https.request(req.url, { method: req.method, agent: req.agent, signal: req.signal });
+    for (const [k, v] of Object.entries(req.headers ?? {})) r.setHeader(k, v);
+    if (req.idleTimeoutMs) {
+      r.setTimeout(req.idleTimeoutMs, () =>
+        r.destroy(Object.assign(new Error(`no answer for ${req.idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      );
+    }
+    r.on('response', (res) => {
+      // Consumers read with for-await (which sees errors); this only keeps a reset mid-body from
+      // becoming an uncaught exception when a body is left unread.
+      res.on('error', () => undefined);
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+    });
+    r.on('error', (err) => reject(toStorageError(err, what)));
+    send(r);
+  });
+}
+
+const IDEMPOTENT = new Set(['HEAD', 'GET', 'DELETE', 'MKCOL', 'PROPFIND', 'OPTIONS']);
+
+/**
+ * A whole request with a small (or no) answer body. Idempotent requests are retried once on a reset:
+ * servers (XRootD among them) close kept-alive connections at will, and a reused socket then hangs up.
+ */
+export async function httpCall(req: HttpRequest): Promise<HttpResponse & { text: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await startRequest(req);
+      return { ...res, text: await readText(res.body, 64 * 1024) };
+    } catch (err) {
+      const reset = err instanceof StorageError && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      if (!reset || attempt > 1 || !IDEMPOTENT.has(req.method) || req.signal?.aborted) throw err;
+    }
+  }
+}
+
+/** Read a body as text (up to `limit` characters kept). */
+export async function readText(body: IncomingMessage, limit = Infinity): Promise<string> {
+  let text = '';
+  body.setEncoding('utf8');
+  for await (const chunk of body) if (text.length < limit) text += chunk as string;
+  return text;
+}
+
+export function discard(body: IncomingMessage): void {
+  body.resume();
+}

@@ -1,0 +1,289 @@
+import type https from 'node:https';
+import { Readable } from 'node:stream';
+import { digestLookupTimeoutMs } from './defaults.js';
+import { parseDigestHeader } from './digest.js';
+import { httpStatusError, permanentError, retryableError } from './errors.js';
+import { agentFor, httpCall, readText, startRequest, type HttpResponse, type TlsOptions } from './http.js';
+import { PerfMarkerParser, type TpcOutcome } from './perf-markers.js';
+import { pumpWithChecksums, TransferGuard } from './pump.js';
+import { safeWrite } from './safe-write.js';
+import { localFileSource } from './sources.js';
+import type {
+  Checksums,
+  FullStorageAdapter,
+  RemoteDigest,
+  StatResult,
+  UploadOptions,
+  UploadResult,
+  UploadSource,
+  VerifyOptions,
+  VerifyResult,
+} from './types.js';
+import { dirname, httpsUrl, parseStorageUrl, withPath } from './url.js';
+import { verifyObject } from './verify.js';
+
+/** Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer should come quickly. */
+const META_TIMEOUT_MS = 60_000;
+
+export type WebDavOptions = TlsOptions;
+
+/** davs:// and https:// (WebDAV, RFC 3230 digests, HTTP third-party copy). davs is https on the wire. */
+export class WebDavAdapter implements FullStorageAdapter {
+  readonly schemes = ['davs', 'https'] as const;
+  private readonly agent: https.Agent;
+  /** `Server:` header per host:port, for quirks (XRootD 5.5 takes a MOVE Destination literally). */
+  private readonly servers = new Map<string, string>();
+
+  constructor(opts: WebDavOptions = {}) {
+    this.agent = agentFor(opts);
+  }
+
+  async stat(url: string, signal?: AbortSignal): Promise<StatResult | undefined> {
+    const res = await this.call('HEAD', url, {}, signal);
+    if (res.status === 404) return undefined;
+    if (res.status >= 300) throw httpStatusError(res.status, `HEAD ${url}`, res.text);
+    return { bytes: Number(res.headers['content-length'] ?? 0) };
+  }
+
+  /**
+   * Size and RFC 3230 digests. Servers answer an algorithm they do not support with another one
+   * (XRootD: adler32), so the algorithm NAME of the answer decides what we got.
+   */
+  async digest(url: string, opts: { md5?: boolean; signal?: AbortSignal } = {}): Promise<RemoteDigest | undefined> {
+    // The server checksums the whole file before answering: allow time for big files.
+    const head = await this.call('HEAD', url, { 'Want-Digest': 'adler32' }, opts.signal, digestLookupTimeoutMs);
+    if (head.status === 404) return undefined;
+    if (head.status >= 300) throw httpStatusError(head.status, `HEAD ${url}`, head.text);
+    const found: RemoteDigest = { bytes: Number(head.headers['content-length'] ?? 0) };
+    const a = parseDigestHeader(head.headers.digest);
+    if (a.adler32) found.adler32 = a.adler32;
+    if (a.md5) found.md5 = a.md5;
+    if (opts.md5 && !found.md5) {
+      const m = await this.call('HEAD', url, { 'Want-Digest': 'md5' }, opts.signal, digestLookupTimeoutMs);
+      const md5 = m.status < 300 ? parseDigestHeader(m.headers.digest).md5 : undefined;
+      if (md5) found.md5 = md5;
+    }
+    return found;
+  }
+
+  async verify(url: string, expected: Checksums, opts: VerifyOptions = {}): Promise<VerifyResult> {
+    const found = await this.digest(url, { md5: !!expected.md5, signal: opts.signal });
+    return verifyObject(expected, found, () => this.read(url, opts.signal), opts);
+  }
+
+  async read(url: string, signal?: AbortSignal): Promise<NodeJS.ReadableStream> {
+    const res = await startRequest({
+      method: 'GET',
+      url: httpsUrl(url),
+      agent: this.agent,
+      signal,
+      idleTimeoutMs: META_TIMEOUT_MS,
+    });
+    if (res.status !== 200) {
+      const text = await readText(res.body, 2000).catch(() => '');
+      throw httpStatusError(res.status, `GET ${url}`, text);
+    }
+    return res.body;
+  }
+
+  async delete(url: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.call('DELETE', url, {}, signal);
+    if (res.status === 404) return false;
+    if (res.status >= 300) throw httpStatusError(res.status, `DELETE ${url}`, res.text);
+    return true;
+  }
+
+  async upload(localPath: string, url: string, opts: UploadOptions = {}): Promise<UploadResult> {
+    return this.uploadFrom(localFileSource(localPath, opts), url, opts);
+  }
+
+  uploadFrom(source: UploadSource, url: string, opts: UploadOptions = {}): Promise<UploadResult> {
+    return safeWrite(this, url, (temp) => this.put(source, temp, opts), {
+      signal: opts.signal,
+      expected: opts.expected,
+      sourceChecksums: () => source.checksums(),
+      describe: source.describe,
+    });
+  }
+
+  /** PUT a source, checksumming as it goes. Creates the parent directories when the server does not. */
+  async put(source: UploadSource, url: string, opts: UploadOptions): Promise<Checksums> {
+    const first = await this.putOnce(source, url, opts);
+    if ('checksums' in first) return first.checksums;
+    // 409 (or 404) on PUT: the parent directory is missing on servers that do not create it (dCache, Apache).
+    if (first.status === 409 || first.status === 404) {
+      await this.mkdirs(dirname(parseStorageUrl(url).path), url, opts.signal);
+      const second = await this.putOnce(source, url, opts);
+      if ('checksums' in second) return second.checksums;
+      throw httpStatusError(second.status, `PUT ${url}`, second.text);
+    }
+    throw httpStatusError(first.status, `PUT ${url}`, first.text);
+  }
+
+  private async putOnce(
+    source: UploadSource,
+    url: string,
+    opts: UploadOptions,
+  ): Promise<{ checksums: Checksums } | { status: number; text: string }> {
+    const guard = new TransferGuard(`PUT ${url}`, opts);
+    try {
+      const input = Readable.from(await source.open(guard.signal));
+      let sent: Promise<Checksums> | undefined;
+      const res = await startRequest(
+        { method: 'PUT', url: httpsUrl(url), agent: this.agent, signal: guard.signal },
+        (req) => {
+          // Exact case matters to XRootD 5.5; a fixed length, never chunked (chunked PUTs fail there).
+          req.setHeader('Content-Length', String(source.bytes));
+          sent = pumpWithChecksums(input, req, guard, opts.md5);
+          sent.catch(() => undefined); // awaited below; the response may come first on errors
+        },
+      ).catch((err: unknown) => {
+        throw guard.error(err);
+      });
+      this.remember(url, res);
+      const text = await readText(res.body, 4000);
+      if (res.status >= 300) {
+        guard.controller.abort(); // stop sending the rest of a body the server refused
+        return { status: res.status, text };
+      }
+      const checksums = await sent!;
+      if (checksums.bytes !== source.bytes) {
+        throw retryableError(
+          'SOURCE_CHANGED',
+          `${source.describe} gave ${checksums.bytes} B, expected ${source.bytes} B: it changed while being sent.`,
+        );
+      }
+      guard.tracker.done();
+      return { checksums };
+    } catch (err) {
+      throw guard.error(err);
+    } finally {
+      guard.close();
+    }
+  }
+
+  /** MKCOL each missing level (MKCOL is not recursive on dCache; 405 means it exists). */
+  async mkdirs(rawDir: string, anyUrl: string, signal?: AbortSignal): Promise<void> {
+    const dirUrl = withPath(anyUrl, rawDir);
+    const res = await this.call('MKCOL', dirUrl, {}, signal);
+    if (res.status < 300 || res.status === 405) return;
+    if ((res.status === 409 || res.status === 404) && rawDir !== '/' && dirname(rawDir) !== rawDir) {
+      await this.mkdirs(dirname(rawDir), anyUrl, signal);
+      const again = await this.call('MKCOL', dirUrl, {}, signal);
+      if (again.status < 300 || again.status === 405) return;
+      throw httpStatusError(again.status, `MKCOL ${dirUrl}`, again.text);
+    }
+    throw httpStatusError(res.status, `MKCOL ${dirUrl}`, res.text);
+  }
+
+  async rename(fromUrl: string, toUrl: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.call(
+      'MOVE',
+      fromUrl,
+      { Destination: this.destinationHeader(toUrl), Overwrite: 'F' },
+      signal,
+    );
+    if (res.status === 412) {
+      throw permanentError('EXISTS_DIFFERENT', `MOVE to ${toUrl}: the target appeared meanwhile; not overwriting it.`);
+    }
+    if (res.status >= 300) throw httpStatusError(res.status, `MOVE ${fromUrl} to ${toUrl}`, res.text);
+    // Confirm: a server that misreads the Destination would put the file somewhere else.
+    if (!(await this.stat(toUrl, signal))) {
+      throw permanentError(
+        'RENAME_FAILED',
+        `MOVE ${fromUrl} to ${toUrl} answered ${res.status} but the target is absent.`,
+      );
+    }
+  }
+
+  /**
+   * RFC 4918 wants a URI, i.e. percent-encoded; XRootD 5.5 takes the header literally (verified: `%20`
+   * becomes part of the name), so it gets the raw path.
+   */
+  private destinationHeader(toUrl: string): string {
+    const u = parseStorageUrl(toUrl);
+    // Header values are latin1 on the wire: send the UTF-8 bytes of the name as such.
+    const raw = Buffer.from(`https://${u.authority}${u.path}`, 'utf8').toString('latin1');
+    if (/xrootd/i.test(this.servers.get(u.authority) ?? '')) return raw;
+    return httpsUrl(u);
+  }
+
+  // ---- HTTP third-party copy ----
+
+  /**
+   * Pull: `COPY` on the destination with `Source:`; push: `COPY` on the source with `Destination:`.
+   * Returns the outcome from the last line of the perf-marker stream; `refused` when the server does not
+   * do TPC at all (then the caller streams).
+   */
+  async thirdPartyCopy(
+    mode: 'pull' | 'push',
+    srcUrl: string,
+    dstUrl: string,
+    opts: UploadOptions,
+  ): Promise<TpcOutcome & { refused?: boolean }> {
+    // Unlike PUT, XRootD does not create the parents of a COPY destination.
+    await this.mkdirs(dirname(parseStorageUrl(dstUrl).path), dstUrl, opts.signal);
+    const guard = new TransferGuard(`COPY (${mode}) ${srcUrl} → ${dstUrl}`, opts);
+    const headers: Record<string, string> =
+      mode === 'pull'
+        ? { Source: httpsUrl(srcUrl), Credential: 'none', 'X-Number-Of-Streams': '1' }
+        : { Destination: httpsUrl(dstUrl), Credential: 'none' };
+    try {
+      const res = await startRequest({
+        method: 'COPY',
+        url: httpsUrl(mode === 'pull' ? dstUrl : srcUrl),
+        headers,
+        agent: this.agent,
+        signal: guard.signal,
+      });
+      if (res.status === 405 || res.status === 501 || res.status === 400 || res.status === 403) {
+        const text = await readText(res.body, 2000);
+        return { ok: false, refused: true, message: `HTTP ${res.status} ${text.trim().slice(0, 200)}` };
+      }
+      if (res.status >= 300) {
+        const text = await readText(res.body, 2000);
+        throw httpStatusError(res.status, `COPY (${mode}) to ${dstUrl}`, text);
+      }
+      const parser = new PerfMarkerParser();
+      res.body.setEncoding('utf8');
+      // Markers keep coming while stalled; only growing byte counts count as progress.
+      for await (const chunk of res.body) {
+        parser.feed(chunk as string);
+        guard.tracker.set(parser.bytes);
+      }
+      const outcome = parser.end();
+      guard.tracker.done();
+      return outcome;
+    } catch (err) {
+      throw guard.error(err);
+    } finally {
+      guard.close();
+    }
+  }
+
+  // ---- plumbing ----
+
+  private async call(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    timeoutMs = META_TIMEOUT_MS,
+  ): Promise<HttpResponse & { text: string }> {
+    const res = await httpCall({
+      method,
+      url: httpsUrl(url),
+      headers,
+      agent: this.agent,
+      signal,
+      idleTimeoutMs: timeoutMs,
+    });
+    this.remember(url, res);
+    return res;
+  }
+
+  private remember(url: string, res: HttpResponse): void {
+    const server = [res.headers.server ?? ''].flat().join(' ');
+    if (server) this.servers.set(parseStorageUrl(url).authority, server);
+  }
+}

@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/lifecycle.js';
+import { RucioClient } from '../rucio/client.js';
+import { defaultTaskQueue } from '../shared/ingest-input.js';
+
+export interface WorkerConfig {
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  /** Concurrent activities (uploads, copies, catalogue calls). */
+  maxConcurrentActivities: number;
+  /** Prometheus endpoint of the Temporal runtime, e.g. 0.0.0.0:9464; off when undefined. */
+  metricsAddress?: string;
+}
+
+export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  return {
+    temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
+    maxConcurrentActivities: Number(env.RUCIO_INGEST_MAX_ACTIVITIES ?? 32),
+    metricsAddress: env.RUCIO_INGEST_METRICS_ADDRESS,
+  };
+}
+
+/** The pre-built workflow bundle (npm run build) when present; the TypeScript sources otherwise. */
+function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = fileURLToPath(new URL('../../dist/workflow-bundle.js', import.meta.url));
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js') && fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
+}
+
+let runtimeInstalled = false;
+
+/** Install the Temporal runtime once per process (metrics endpoint, quieter core logs). */
+export function installRuntime(metricsAddress?: string): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
+      ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
+    },
+  });
+}
+
+/** A worker running the ingestion workflow and its activities, with its own Rucio client. */
+export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: RucioClient; logger?: Logger } = {}) {
+  installRuntime(cfg.metricsAddress);
+  const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
+  const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
+  const worker = await Worker.create({
+    connection,
+    namespace: cfg.namespace,
+    taskQueue: cfg.taskQueue,
+    ...workflowSource(),
+    activities: createActivities({ rucio, account: rucio.config.account }),
+    maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
+    // Give running uploads time to heartbeat their last progress before the process exits.
+    shutdownGraceTime: '20s',
+  });
+  return {
+    worker,
+    async close() {
+      await connection.close();
+      if (!opts.rucio) await rucio.close();
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { ingestFile, progressQuery } from './ingest-file.js';

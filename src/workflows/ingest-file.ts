@@ -1,0 +1,193 @@
+import {
+  ApplicationFailure,
+  defineQuery,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { LifecycleActivities } from '../activities/lifecycle.js';
+import type { IngestInput, QosTarget } from '../shared/ingest-input.js';
+import type { Checksums } from '../storage/types.js';
+import { saKeys as keys } from '../shared/search-attributes.js';
+
+export type Step = 'inspect' | 'upload' | 'register' | 'replicate' | 'verify' | 'delete-origin' | 'done' | 'failed';
+
+export interface TargetProgress {
+  target: QosTarget;
+  ruleId?: string;
+  state?: string;
+  rses?: string[];
+  polls: number;
+  stuck?: string;
+}
+
+/** What `rucio-ingest status` and the Web UI show: the query answer. */
+export interface IngestProgress {
+  step: Step;
+  attempts: Partial<Record<Step, number>>;
+  checksums?: Checksums;
+  landingPfn?: string;
+  alreadyOnLanding?: boolean;
+  targets: TargetProgress[];
+  verified?: Array<{ rse: string; method: string }>;
+  originDeleted?: boolean;
+  problem?: string;
+}
+
+export interface IngestResult extends IngestProgress {
+  did: string;
+}
+
+export const progressQuery = defineQuery<IngestProgress>('progress');
+
+// Storage and checksum steps heartbeat: a stalled transfer is detected in `heartbeatTimeout`, not hours.
+const transfer = proxyActivities<LifecycleActivities>({
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '60s',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
+});
+
+// Catalogue calls are short; a crashed Rucio server is waited out with backoff, without a cap on attempts.
+const catalogue = proxyActivities<LifecycleActivities>({
+  startToCloseTimeout: '3m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+});
+
+/** One file through upload → register → replicate → verify → delete at origin. */
+export async function ingestFile(input: IngestInput): Promise<IngestResult> {
+  const progress: IngestProgress = {
+    step: 'inspect',
+    attempts: {},
+    targets: input.qos.map((target) => ({ target, polls: 0 })),
+  };
+  setHandler(progressQuery, () => progress);
+
+  const enter = (step: Step) => {
+    progress.step = step;
+    upsertSearchAttributes([{ key: keys.step, value: step }]);
+  };
+  const attempt = (step: Step, n: number | undefined) => {
+    if (n !== undefined) progress.attempts[step] = n;
+  };
+  const did = input.did;
+
+  try {
+    enter('inspect');
+    await catalogue.preflight({ landingRse: input.landingRse, qos: input.qos, did });
+    const checksums = await transfer.inspectSource({
+      source: input.source,
+      md5: input.md5,
+      allowEmpty: input.allowEmpty,
+    });
+    progress.checksums = checksums;
+
+    enter('upload');
+    const up = await transfer.upload({
+      source: input.source,
+      did,
+      landingRse: input.landingRse,
+      checksums,
+      md5: input.md5,
+    });
+    progress.landingPfn = up.pfn;
+    progress.alreadyOnLanding = up.alreadyThere;
+    attempt('upload', up.attempt);
+
+    enter('register');
+    const reg = await catalogue.register({
+      did,
+      landingRse: input.landingRse,
+      checksums,
+      metadata: input.metadata,
+      dataset: input.dataset,
+      containers: input.containers,
+      origin: input.source.kind === 'rse' ? { rse: input.source.rse, pfn: input.source.pfn } : undefined,
+    });
+    attempt('register', reg.attempt);
+    // The landing copy stays protected by a rule of its own until a human decides otherwise.
+    await catalogue.addRule({ did, target: { copies: 1, rseExpression: input.landingRse, grouping: 'NONE' } });
+
+    enter('replicate');
+    for (const t of progress.targets) {
+      if (input.mode === 'direct') {
+        const rep = await transfer.replicateDirect({
+          did,
+          target: t.target,
+          fromRse: input.landingRse,
+          checksums,
+          md5: input.md5,
+        });
+        t.rses = rep.rses;
+        attempt('replicate', rep.attempt);
+      }
+      t.ruleId = (await catalogue.addRule({ did, target: t.target })).ruleId;
+    }
+    await Promise.all(progress.targets.map((t) => waitForRule(t, input.ruleDeadlineSeconds, keys.problem, progress)));
+
+    enter('verify');
+    const ver = await transfer.verifyReplicas({
+      did,
+      checksums,
+      ruleIds: progress.targets.map((t) => t.ruleId!),
+      readbackFallback: input.verify.readbackFallback,
+    });
+    progress.verified = ver.verified;
+
+    if (input.deleteOrigin) {
+      enter('delete-origin');
+      const del = await catalogue.deleteAtOrigin({
+        source: input.source,
+        did,
+        checksums,
+        verifiedRses: ver.verified.map((v) => v.rse),
+      });
+      progress.originDeleted = del.deleted;
+    }
+    enter('done');
+    return { ...progress, did: `${did.scope}:${did.name}` };
+  } catch (err) {
+    progress.problem = describe(err);
+    upsertSearchAttributes([{ key: keys.problem, value: progress.problem.slice(0, 200) }]);
+    log.error('ingestion failed', { step: progress.step, problem: progress.problem });
+    progress.step = 'failed';
+    upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
+    throw err;
+  }
+}
+
+/** Wait durably (workflow timers, no activity held open) for a rule to be OK, up to its deadline. */
+async function waitForRule(
+  t: TargetProgress,
+  deadlineSeconds: number,
+  problemKey: typeof keys.problem,
+  progress: IngestProgress,
+): Promise<void> {
+  const deadline = Date.now() + deadlineSeconds * 1000;
+  let delay = 5_000;
+  for (;;) {
+    const s = await catalogue.ruleStatus({ ruleId: t.ruleId! });
+    t.state = s.state;
+    t.polls += 1;
+    if (s.state === 'OK') return;
+    if (Date.now() >= deadline) {
+      t.stuck = `rule ${t.ruleId} (${t.target.copies}x ${t.target.rseExpression}) is ${s.state} after ${deadlineSeconds}s: ${s.locks.ok} locks OK, ${s.locks.replicating} replicating, ${s.locks.stuck} stuck${s.error ? `; ${s.error}` : ''}`;
+      progress.problem = t.stuck;
+      upsertSearchAttributes([{ key: problemKey, value: `rule-${s.state.toLowerCase()}` }]);
+      throw ApplicationFailure.nonRetryable(
+        `${t.stuck}. The origin is kept. Inspect with 'rucio rule-info ${t.ruleId}' and restart the ingestion when the rule is fixed.`,
+        'RuleDeadlineExceeded',
+      );
+    }
+    await sleep(Math.min(delay, Math.max(1000, deadline - Date.now())));
+    delay = Math.min(delay * 2, 10 * 60_000);
+  }
+}
+
+function describe(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  // Activity failures wrap the real error: show the innermost message.
+  while (e && e.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getMetadata, getDid } from '../../src/rucio/dids.js';
+import { listReplicas } from '../../src/rucio/replicas.js';
+import { listDidRules } from '../../src/rucio/rules.js';
+import { lfns2pfns } from '../../src/rucio/rses.js';
+import { RucioError } from '../../src/rucio/errors.js';
+import { adapterFor, checksumFile } from '../../src/storage/index.js';
+import type { IngestResult } from '../../src/workflows/ingest-file.js';
+import { fileInput, startLifecycle, tempDir, uniq, writeRandomFile } from '../fixtures/ingest.js';
+
+/** The innermost failure message and type of a failed workflow. */
+async function failureOf(p: Promise<unknown>): Promise<{ message: string; type?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let e = err as { cause?: unknown; message: string; type?: string };
+    while (e.cause) e = e.cause as typeof e;
+    return { message: e.message, type: e.type };
+  }
+  throw new Error('the workflow did not fail');
+}
+
+describe('file lifecycle on the sandbox', () => {
+  let env: Awaited<ReturnType<typeof startLifecycle>>;
+  const dir = tempDir();
+  beforeAll(async () => {
+    env = await startLifecycle();
+  });
+  afterAll(async () => {
+    await env?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('uploads, registers, replicates to QoS targets, verifies and deletes the origin', async () => {
+    const name = `${uniq('happy')}.fits`;
+    const file = writeRandomFile(dir, name, 3 * 1024 * 1024 + 5);
+    const sums = await checksumFile(file, { md5: true });
+    const input = fileInput(file, { meta: ['telescope=LST-1', 'night=20261121'], deleteOrigin: true });
+    const { handle, started } = await env.start(input);
+    expect(started).toBe(true);
+    const result = (await handle.result()) as IngestResult;
+
+    expect(result.step).toBe('done');
+    expect(result.checksums).toEqual(sums);
+    expect(result.originDeleted).toBe(true);
+    expect(fs.existsSync(file)).toBe(false);
+
+    // Read the state back from Rucio itself.
+    const did = { scope: 'user.demo', name };
+    const replicas = [];
+    for await (const r of listReplicas(env.rucio, [did])) replicas.push(r);
+    expect(replicas).toHaveLength(1);
+    expect(replicas[0]).toMatchObject({ bytes: sums.bytes, adler32: sums.adler32, md5: sums.md5 });
+    expect(replicas[0]!.states).toEqual({
+      'LANDING-1': 'AVAILABLE',
+      'SAFE-1': 'AVAILABLE',
+      'SAFE-2': 'AVAILABLE',
+      'CHEAP-1': 'AVAILABLE',
+    });
+    const rules = [];
+    for await (const r of listDidRules(env.rucio, did)) rules.push(r);
+    expect(rules.map((r) => `${r.copies}x${r.rse_expression}:${r.state}`).sort()).toEqual([
+      '1xLANDING-1:OK',
+      '1xQOS=CHEAP-ANALYSIS:OK',
+      '2xQOS=SAFE:OK',
+    ]);
+    expect(await getMetadata(env.rucio, did, 'JSON')).toMatchObject({ telescope: 'LST-1', night: 20261121 });
+
+    // And from the storage: every replica holds the right bytes.
+    for (const rse of ['LANDING-1', 'SAFE-1', 'SAFE-2', 'CHEAP-1']) {
+      const pfn = (await lfns2pfns(env.rucio, rse, [did], { scheme: 'davs' }))[`user.demo:${name}`]!;
+      expect((await adapterFor(pfn).verify(pfn, sums)).ok, rse).toBe(true);
+    }
+  });
+
+  it('runs one lifecycle when the same file is started twice, concurrently and after completion', async () => {
+    const name = `${uniq('twice')}.dat`;
+    const file = writeRandomFile(dir, name, 1024 * 1024);
+    const input = fileInput(file, { qos: ['1:QOS=CHEAP-ANALYSIS'] });
+    const [a, b] = await Promise.all([env.start(input), env.start(input)]);
+    expect(a.handle.workflowId).toBe(b.handle.workflowId);
+    const [ra, rb] = (await Promise.all([a.handle.result(), b.handle.result()])) as IngestResult[];
+    expect(ra).toEqual(rb);
+
+    const again = await env.start(input);
+    expect(again.started).toBe(false);
+    expect(await again.handle.result()).toEqual(ra);
+    const runs = await env.client.workflow.list({ query: `WorkflowId = '${a.handle.workflowId}'` });
+    const ids: string[] = [];
+    for await (const run of runs) ids.push(run.runId);
+    expect(ids).toHaveLength(1);
+  });
+
+  it('fails clearly on a missing file, registering nothing', async () => {
+    const name = `${uniq('missing')}.dat`;
+    const { handle } = await env.start(fileInput(path.join(dir, name)));
+    const f = await failureOf(handle.result());
+    expect(f.type).toBe('SourceNotReadable');
+    expect(f.message).toMatch(/ENOENT/);
+    await expect(getDid(env.rucio, { scope: 'user.demo', name })).rejects.toBeInstanceOf(RucioError);
+  });
+
+  it('refuses a 0-byte file by default and accepts it when allowed', async () => {
+    const name = `${uniq('empty')}.dat`;
+    const file = writeRandomFile(dir, name, 0);
+    const f = await failureOf((await env.start(fileInput(file))).handle.result());
+    expect(f.type).toBe('EmptySource');
+    expect(f.message).toMatch(/--allow-empty/);
+    const other = `${uniq('empty-ok')}.dat`;
+    fs.copyFileSync(file, path.join(dir, other));
+    const ok = (await (
+      await env.start(fileInput(path.join(dir, other), { allowEmpty: true, qos: [] }))
+    ).handle.result()) as IngestResult;
+    expect(ok.checksums).toEqual({ bytes: 0, adler32: '00000001', md5: 'd41d8cd98f00b204e9800998ecf8427e' });
+  });
+
+  it('rejects a name Rucio would refuse before any workflow starts', () => {
+    expect(() => fileInput('/tmp/x', { name: 'bad name with spaces' })).toThrow(/DID name/);
+  });
+
+  it('fails clearly on an unknown landing RSE and an invalid RSE expression', async () => {
+    const file = writeRandomFile(dir, `${uniq('rse')}.dat`, 1000);
+    const f1 = await failureOf((await env.start(fileInput(file, { rse: 'NO-SUCH-RSE' }))).handle.result());
+    expect(f1.type).toBe('RSENotFound');
+
+    const file2 = writeRandomFile(dir, `${uniq('expr')}.dat`, 1000);
+    const f2 = await failureOf((await env.start(fileInput(file2, { qos: ['1:QOS=(('] }))).handle.result());
+    expect(f2.type).toBe('InvalidRSEExpression');
+    expect(fs.existsSync(file2)).toBe(true);
+    await expect(getDid(env.rucio, { scope: 'user.demo', name: path.basename(file2) })).rejects.toBeInstanceOf(
+      RucioError,
+    );
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { buildInput, parseMeta, parseQos } from '../../src/cli/ingest.js';
+import { workflowIdFor } from '../../src/shared/ingest-input.js';
+
+const base = {
+  scope: 'magic',
+  dataset: 'magic:raw_20261121',
+  container: [],
+  rse: 'LANDING-1',
+  qos: ['2:QOS=SAFE', '1:QOS=CHEAP-ANALYSIS:86400'],
+  meta: ['telescope=M1', 'run=5093174', 'calibrated=false'],
+  mode: 'direct' as const,
+  md5: true,
+  ruleDeadline: '3600',
+  taskQueue: 'q',
+};
+
+describe('CLI input', () => {
+  it('parses QoS targets', () => {
+    expect(parseQos('2:QOS=SAFE')).toEqual({
+      copies: 2,
+      rseExpression: 'QOS=SAFE',
+      grouping: 'NONE',
+      lifetime: undefined,
+    });
+    expect(parseQos('1:QOS=CHEAP-ANALYSIS:86400').lifetime).toBe(86400);
+    expect(() => parseQos('QOS=SAFE')).toThrow(/COPIES:RSE_EXPRESSION/);
+  });
+
+  it('types metadata values', () => {
+    expect(parseMeta(['a=1', 'b=x', 'c=true', 'd=', 'e=1e3x'])).toEqual({ a: 1, b: 'x', c: true, d: '', e: '1e3x' });
+    expect(() => parseMeta(['novalue'])).toThrow(/KEY=VALUE/);
+  });
+
+  it('builds a validated request with the file name as DID name', () => {
+    const input = buildInput('/data/20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root', base);
+    expect(input.did).toEqual({ scope: 'magic', name: '20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root' });
+    expect(input.source).toEqual({ kind: 'local', path: '/data/20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root' });
+    expect(input.qos).toHaveLength(2);
+    expect(input.allowEmpty).toBe(false);
+    expect(workflowIdFor(input.did)).toBe('ingest/magic:20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root');
+  });
+
+  it('refuses names Rucio refuses, before anything starts', () => {
+    expect(() => buildInput('/data/has space.root', base)).toThrow(/DID name/);
+    expect(() => buildInput('/data/.hidden', base)).toThrow(/DID name/);
+    expect(() => buildInput('/data/x', { ...base, dataset: 'nocolon' })).toThrow(/SCOPE:NAME/);
+  });
+});
