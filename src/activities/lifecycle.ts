@@ -219,9 +219,7 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    async ruleStatus(input: {
-      ruleId: string;
-    }): Promise<
+    async ruleStatus(input: { ruleId: string }): Promise<
       Pick<Rule, 'id' | 'state' | 'rse_expression' | 'error'> & {
         locks: { ok: number; replicating: number; stuck: number };
       }

@@ -24,10 +24,8 @@ interface ProtocolReport {
 }
 
 /** `rucio-ingest check rse <RSE> | --all`: write, verify and delete a probe file with every write protocol. */
-export function checkRseCommand(): Command {
-  const check = new Command('check').description('pre-flight checks of the DataLake before ingesting');
-  check
-    .command('rse')
+export function checkRseSubcommand(): Command {
+  return new Command('rse')
     .description(
       "probe an RSE's write protocols: write a small file, verify it by digest, test third-party copy, delete it",
     )
@@ -69,7 +67,6 @@ export function checkRseCommand(): Command {
         await rucio.close();
       }
     });
-  return check;
 }
 
 function isWritable(p: RseProtocol): boolean {

@@ -10,6 +10,7 @@ import {
 } from '../shared/ingest-input.js';
 import type { IngestProgress, IngestResult } from '../workflows/ingest-file.js';
 import { saKeys } from '../shared/search-attributes.js';
+import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 
@@ -44,6 +45,7 @@ function parseDid(s: string, what: string): { scope: string; name: string } {
 interface FileOpts {
   scope: string;
   name?: string;
+  nameRule?: NameRule;
   dataset: string;
   container: string[];
   rse: string;
@@ -61,7 +63,14 @@ interface FileOpts {
 }
 
 export function buildInput(source: string, o: FileOpts): IngestInput {
-  const name = o.name ?? path.basename(source);
+  const fileName = path.basename(source);
+  const name = o.name ?? didNameFor(fileName, o.nameRule ?? 'keep');
+  if (!isValidDidName(name))
+    throw new Error(
+      `"${name}" is not a valid Rucio DID name (letters, digits, / . - _ only): pass --name, or --name-rule sanitize to replace the other characters with _`,
+    );
+  const metadata = parseMeta(o.meta);
+  if (name !== fileName && o.name === undefined) metadata.original_name ??= fileName;
   return parseIngestInput({
     source: o.originRse
       ? { kind: 'rse', rse: o.originRse, pfn: source }
@@ -69,7 +78,7 @@ export function buildInput(source: string, o: FileOpts): IngestInput {
     did: { scope: o.scope, name },
     dataset: parseDid(o.dataset, '--dataset'),
     containers: o.container.map((c) => parseDid(c, '--container')),
-    metadata: parseMeta(o.meta),
+    metadata,
     landingRse: o.rse,
     qos: o.qos.map(parseQos),
     mode: o.mode,
@@ -121,7 +130,12 @@ export function fileCommand(): Command {
     .description('ingest one file: upload → register → replicate → verify → (delete at origin)')
     .argument('<source>', 'local path, or with --origin-rse the PFN of the file on that RSE')
     .requiredOption('--scope <scope>', 'Rucio scope of the file')
-    .option('--name <name>', 'DID name (default: the file name)')
+    .option('--name <name>', 'DID name (default: the file name, see --name-rule)')
+    .addOption(
+      new Option('--name-rule <rule>', 'file name → DID name: keep it, or sanitize characters Rucio refuses to _')
+        .choices(nameRules)
+        .default('keep'),
+    )
     .requiredOption('--dataset <scope:name>', 'dataset to attach the file to (created if missing)')
     .option('--container <scope:name>', 'container above the dataset, outermost first (repeatable)', collect, [])
     .requiredOption('--rse <rse>', 'landing RSE')

@@ -10,6 +10,7 @@ const base = {
   qos: ['2:QOS=SAFE', '1:QOS=CHEAP-ANALYSIS:86400'],
   meta: ['telescope=M1', 'run=5093174', 'calibrated=false'],
   mode: 'direct' as const,
+  nameRule: 'keep' as const,
   md5: true,
   ruleDeadline: '3600',
   taskQueue: 'q',
@@ -33,12 +34,22 @@ describe('CLI input', () => {
   });
 
   it('builds a validated request with the file name as DID name', () => {
-    const input = buildInput('/data/20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root', base);
-    expect(input.did).toEqual({ scope: 'magic', name: '20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root' });
-    expect(input.source).toEqual({ kind: 'local', path: '/data/20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root' });
+    const input = buildInput('/data/20261121_M1_05093174.001_Y_CrabNebula-W0.40.root', base);
+    expect(input.did).toEqual({ scope: 'magic', name: '20261121_M1_05093174.001_Y_CrabNebula-W0.40.root' });
+    expect(input.source).toEqual({ kind: 'local', path: '/data/20261121_M1_05093174.001_Y_CrabNebula-W0.40.root' });
     expect(input.qos).toHaveLength(2);
     expect(input.allowEmpty).toBe(false);
-    expect(workflowIdFor(input.did)).toBe('ingest/magic:20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root');
+    expect(input.metadata.original_name).toBeUndefined();
+    expect(workflowIdFor(input.did)).toBe('ingest/magic:20261121_M1_05093174.001_Y_CrabNebula-W0.40.root');
+  });
+
+  it('sanitizes names Rucio refuses when asked, keeping the original name in metadata', () => {
+    const raw = '/data/20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root';
+    expect(() => buildInput(raw, base)).toThrow(/--name-rule sanitize/);
+    const input = buildInput(raw, { ...base, nameRule: 'sanitize' });
+    expect(input.did.name).toBe('20261121_M1_05093174.001_D_CrabNebula-W0.40_035.root');
+    expect(input.metadata.original_name).toBe('20261121_M1_05093174.001_D_CrabNebula-W0.40+035.root');
+    expect(buildInput('/data/.hidden', { ...base, nameRule: 'sanitize' }).did.name).toBe('f.hidden');
   });
 
   it('refuses names Rucio refuses, before anything starts', () => {
