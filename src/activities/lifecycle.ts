@@ -116,7 +116,13 @@ export function createActivities(deps: ActivityDeps) {
       return classify(async () => {
         const p = progress();
         const pfn = await pfnOn(input.landingRse, input.did);
-        const opts = { onProgress: p.onProgress, signal: p.signal, md5: input.md5, expected: input.checksums };
+        const opts = {
+          onProgress: p.onProgress,
+          signal: p.signal,
+          md5: input.md5,
+          expected: input.checksums,
+          attempt: p.attempt,
+        };
         const result =
           input.source.kind === 'local'
             ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
@@ -205,6 +211,7 @@ export function createActivities(deps: ActivityDeps) {
             signal: p.signal,
             md5: input.md5,
             expected: input.checksums,
+            attempt: p.attempt,
           });
           const file = {
             ...input.did,

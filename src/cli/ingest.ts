@@ -57,6 +57,7 @@ interface FileOpts {
   originRse?: string;
   md5: boolean;
   ruleDeadline: string;
+  heartbeatTimeout?: string;
   wait?: boolean;
   json?: boolean;
   taskQueue: string;
@@ -86,6 +87,7 @@ export function buildInput(source: string, o: FileOpts): IngestInput {
     allowEmpty: !!o.allowEmpty,
     md5: o.md5,
     ruleDeadlineSeconds: Number(o.ruleDeadline),
+    heartbeatTimeoutSeconds: o.heartbeatTimeout === undefined ? undefined : Number(o.heartbeatTimeout),
   });
 }
 
@@ -147,6 +149,10 @@ export function fileCommand(): Command {
     .option('--allow-empty', 'accept a 0-byte file (refused by default as a likely incomplete write)')
     .option('--no-md5', 'skip md5 (adler32 is always computed)')
     .option('--rule-deadline <seconds>', 'rucio mode: report a rule stuck after this long', String(24 * 3600))
+    .option(
+      '--heartbeat-timeout <seconds>',
+      'retry a transfer or checksum that shows no progress for this long (default 30)',
+    )
     .option('--task-queue <name>', 'Temporal task queue', process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue)
     .option('--wait', 'follow the file to the end')
     .option('--json', 'machine-readable output')

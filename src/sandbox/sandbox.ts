@@ -111,6 +111,22 @@ async function once(l: Layout, step: string, fn: () => Promise<void>): Promise<v
   fs.writeFileSync(marker, version);
 }
 
+/**
+ * Crash one part (SIGKILL to its process group, no clean shutdown) — for failure drills and tests.
+ * `up` brings it back. Returns false when the part was not running.
+ */
+export async function crashPart(name: string, l: Layout = layout()): Promise<boolean> {
+  const pid = runningPid(l.run, name);
+  if (pid === undefined) return false;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+  while (runningPid(l.run, name) !== undefined) await new Promise((r) => setTimeout(r, 50));
+  return true;
+}
+
 /** Stop only the processes `up` started, by their pid files, in reverse dependency order. */
 export async function down(say: Say = console.error, l: Layout = layout()): Promise<void> {
   const p = parts(l);

@@ -60,6 +60,11 @@ export const ingestInputSchema = z.object({
     .int()
     .positive()
     .default(24 * 3600),
+  /**
+   * A transfer or checksum that reports no progress for this long is abandoned and retried
+   * (the seeds' GridFTP transfers hung for 360 s before anyone noticed).
+   */
+  heartbeatTimeoutSeconds: z.number().int().min(2).max(3600).default(30),
   /** Rucio account that owns the rules (the worker's account when omitted). */
   account: z.string().optional(),
 });

@@ -50,6 +50,7 @@ export async function copy(
           expected: known,
           sourceChecksums: () => Promise.resolve(known),
           describe: srcUrl,
+          attempt: opts.attempt,
         });
         return { mode: `tpc-${mode}`, checksums: result.checksums, alreadyThere: result.alreadyThere, notes };
       } catch (err) {

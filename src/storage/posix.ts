@@ -74,6 +74,7 @@ export class PosixAdapter implements FullStorageAdapter {
       expected: opts.expected,
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
+      attempt: opts.attempt,
     });
   }
 

@@ -19,7 +19,12 @@ export interface SafeWriteOptions {
   sourceChecksums: () => Promise<Checksums>;
   /** For messages. */
   describe: string;
+  /** Retry attempt of the caller: names the temporary and lets earlier attempts' leftovers be removed. */
+  attempt?: number;
 }
+
+/** Earlier attempts' temporaries are looked for this far back (attempts beyond are rare and backed off). */
+const staleAttemptsChecked = 20;
 
 /**
  * Write to a hidden temporary sibling, verify it (size + digest), then rename it to `url`: readers never
@@ -35,7 +40,13 @@ export async function safeWrite(
   const existing = await target.stat(url, opts.signal);
   if (existing) return compareExisting(target, url, existing, opts);
 
-  const temp = tempSiblingUrl(url);
+  const attempt = opts.attempt;
+  const temp = tempSiblingUrl(url, attempt === undefined ? undefined : `a${attempt}`);
+  if (attempt !== undefined && attempt > 1) {
+    // A worker killed mid-write leaves its temporary behind: without this it would be dark data.
+    for (let a = Math.max(1, attempt - staleAttemptsChecked); a < attempt; a++)
+      await target.delete(tempSiblingUrl(url, `a${a}`), opts.signal);
+  }
   try {
     const sent = await writeTemp(temp);
     if (opts.expected && !sameContent(sent, opts.expected)) {

@@ -94,6 +94,11 @@ export interface UploadSource {
 export interface UploadOptions extends TransferOptions {
   /** The source's checksums when already known: the sent bytes must match them, and they are compared with an existing target. */
   expected?: Checksums;
+  /**
+   * The caller's retry attempt (1-based). Temporary names derive from it, and the temporaries that
+   * earlier attempts may have left (a killed worker cleans nothing up) are removed first.
+   */
+  attempt?: number;
 }
 
 export interface CopyOptions extends UploadOptions {

@@ -58,10 +58,11 @@ export function basename(rawPath: string): string {
 }
 
 /** A hidden sibling to write to before the final rename: `.<name>.rucio-ingest-<random>.part`. */
-export function tempSiblingUrl(url: string): string {
+/** A hidden sibling of `url` to write into; `tag` names it (e.g. after a retry attempt), random by default. */
+export function tempSiblingUrl(url: string, tag?: string): string {
   const u = parseStorageUrl(url);
   const name = basename(u.path);
-  const rand = randomBytes(6).toString('hex');
+  const rand = tag ?? randomBytes(6).toString('hex');
   // Keep under the usual 255-byte name limit: long names get a nameless temp.
   const temp = Buffer.byteLength(name) > 200 ? `.rucio-ingest-${rand}.part` : `.${name}.rucio-ingest-${rand}.part`;
   const dir = dirname(u.path);

@@ -103,6 +103,7 @@ export class WebDavAdapter implements FullStorageAdapter {
       expected: opts.expected,
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
+      attempt: opts.attempt,
     });
   }
 

@@ -108,6 +108,7 @@ export class XrootdAdapter implements FullStorageAdapter {
       expected: opts.expected,
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
+      attempt: opts.attempt,
     });
   }
 

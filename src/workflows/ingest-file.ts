@@ -43,11 +43,12 @@ export interface IngestResult extends IngestProgress {
 export const progressQuery = defineQuery<IngestProgress>('progress');
 
 // Storage and checksum steps heartbeat: a stalled transfer is detected in `heartbeatTimeout`, not hours.
-const transfer = proxyActivities<LifecycleActivities>({
-  startToCloseTimeout: '12h',
-  heartbeatTimeout: '60s',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
-});
+const transferActivities = (heartbeatTimeoutSeconds: number) =>
+  proxyActivities<LifecycleActivities>({
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
+    retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
+  });
 
 // Catalogue calls are short; a crashed Rucio server is waited out with backoff, without a cap on attempts.
 const catalogue = proxyActivities<LifecycleActivities>({
@@ -63,6 +64,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     targets: input.qos.map((target) => ({ target, polls: 0 })),
   };
   setHandler(progressQuery, () => progress);
+  // Histories recorded before the input had this field replay with the old default.
+  const transfer = transferActivities(input.heartbeatTimeoutSeconds ?? 60);
 
   const enter = (step: Step) => {
     progress.step = step;

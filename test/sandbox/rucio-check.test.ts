@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { checkRucio, checkRucioCommand, formatRucioCheck } from '../../src/cli/check-rucio.js';
+import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 
 const cfg = path.resolve('.sandbox/etc/rucio-client.cfg');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-check-'));
@@ -30,7 +31,7 @@ describe('rucio-ingest check rucio', () => {
     expect(r).toMatchObject({
       ok: true,
       configFile: cfg,
-      server: 'http://127.0.0.1:17080',
+      server: rucioUrl,
       version: '41.5.1',
       account: 'ingest',
       accountStatus: 'ACTIVE',

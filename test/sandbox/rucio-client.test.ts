@@ -10,7 +10,7 @@ import { RucioClient, rucioLogRedactPaths, type RucioRequestInfo } from '../../s
 import { loadRucioConfig, type RucioClientConfig } from '../../src/rucio/config.js';
 import { RucioAuthError, RucioError } from '../../src/rucio/errors.js';
 import { listRses } from '../../src/rucio/rses.js';
-import { accounts } from '../../src/sandbox/layout.js';
+import { accounts, rses } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 
 const PASSWORD = accounts.ingest.password;
@@ -175,7 +175,7 @@ describe('authentication', () => {
 
 describe('TLS', () => {
   // XRootD's HTTPS port of LANDING-1 serves a certificate of the sandbox's own CA.
-  const https = 'https://127.0.0.1:18444';
+  const https = `https://127.0.0.1:${rses.find((r) => r.name === 'LANDING-1')!.httpsPort}`;
   const caDir = path.resolve('.sandbox/etc/ca');
 
   it('verifies certificates by default: an unknown CA is a permanent error', async () => {

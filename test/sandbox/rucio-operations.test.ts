@@ -33,7 +33,7 @@ import {
   setRseAttribute,
 } from '../../src/rucio/rses.js';
 import { addRule, deleteRule, getRule, listDidRules, updateRule } from '../../src/rucio/rules.js';
-import { accounts } from '../../src/sandbox/layout.js';
+import { accounts, rses } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 
 const run = randomBytes(4).toString('hex');
@@ -327,7 +327,7 @@ describe('replicas', () => {
 
   it('registerReplicas on a non-deterministic RSE takes the given PFN', async () => {
     const f = fileOf(`ops-nd-${run}.dat`);
-    const pfn = `davs://127.0.0.1:18443/rucio/incoming/${f.name}`;
+    const pfn = `davs://127.0.0.1:${rses.find((r) => r.name === 'ONSITE-BUFFER')!.httpsPort}/rucio/incoming/${f.name}`;
     const [r] = await registerReplicas(rucio, 'ONSITE-BUFFER', [{ ...f, pfn }]);
     expect(r!.states?.['ONSITE-BUFFER']).toBe('AVAILABLE');
   });

@@ -1,0 +1,192 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIngest } from '../../src/cli/ingest.js';
+import { RucioClient } from '../../src/rucio/client.js';
+import { getDid } from '../../src/rucio/dids.js';
+import { RucioError } from '../../src/rucio/errors.js';
+import { rucioUrl } from '../../src/sandbox/rucio-server.js';
+import { crashPart, up } from '../../src/sandbox/sandbox.js';
+import { checksumFile } from '../../src/storage/index.js';
+import type { IngestResult } from '../../src/workflows/ingest-file.js';
+import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
+import { expectConsistent, failureOf, filesOnRse, waitForStep } from '../fixtures/lifecycle-checks.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const dataset = { scope: 'user.demo', name: 'lifecycle-faults' };
+const quiet = () => undefined;
+
+describe('file lifecycle under failures (real sandbox)', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  describe('with an in-process worker', () => {
+    let env: Awaited<ReturnType<typeof startLifecycle>>;
+    beforeAll(async () => {
+      env = await startLifecycle();
+    });
+    afterAll(async () => {
+      await up(quiet); // whatever a failed test left crashed
+      await env?.stop();
+    });
+
+    it('completes when the Rucio server crashes as registration starts and is back 30 s later', async () => {
+      const name = `${uniq('rucio-crash')}.dat`;
+      const file = writeRandomFile(dir, name, 64 * 1024 * 1024);
+      const sums = await checksumFile(file, { md5: true });
+      const input = fileInput(file, { qos: ['2:QOS=SAFE'], dataset: 'user.demo:lifecycle-faults' });
+      const { handle } = await env.start(input);
+      await waitForStep(handle, ['upload', 'register']);
+      expect(await crashPart('rucio-server')).toBe(true);
+      await new Promise((r) => setTimeout(r, 30_000));
+      const during = await handle.query<{ step: string }>('progress');
+      expect(['upload', 'register']).toContain(during.step);
+      await up(quiet);
+
+      const result = (await handle.result()) as IngestResult;
+      expect(result.step).toBe('done');
+      expect(result.checksums).toEqual(sums);
+      const held = await expectConsistent(env.rucio, input.did, dataset, ['LANDING-1', 'QOS=SAFE']);
+      expect(held).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
+    }, 240_000);
+
+    it('completes when the Temporal server crashes mid-workflow and restarts', async () => {
+      const name = `${uniq('temporal-crash')}.dat`;
+      const file = writeRandomFile(dir, name, 16 * 1024 * 1024);
+      const input = fileInput(file, {
+        qos: ['2:QOS=SAFE', '1:QOS=CHEAP-ANALYSIS'],
+        dataset: 'user.demo:lifecycle-faults',
+        deleteOrigin: true,
+      });
+      const { handle } = await env.start(input);
+      await waitForStep(handle, ['replicate']);
+      expect(await crashPart('temporal')).toBe(true);
+      await new Promise((r) => setTimeout(r, 3000));
+      await up(quiet);
+
+      const result = (await handle.result()) as IngestResult;
+      expect(result.step).toBe('done');
+      expect(result.originDeleted).toBe(true);
+      expect(fs.existsSync(file)).toBe(false);
+      const held = await expectConsistent(env.rucio, input.did, dataset, [
+        'LANDING-1',
+        'QOS=SAFE',
+        'QOS=CHEAP-ANALYSIS',
+      ]);
+      expect(held).toEqual(['CHEAP-1', 'LANDING-1', 'SAFE-1', 'SAFE-2']);
+    }, 240_000);
+
+    it('fails clearly on a source that is not a readable file, registering nothing', async () => {
+      const sub = path.join(dir, uniq('a-directory'));
+      fs.mkdirSync(sub);
+      const f = await failureOf((await env.start(fileInput(sub))).handle.result());
+      expect(f.type).toBe('SourceNotReadable');
+      expect(f.message).toMatch(/not a regular file/);
+      await expect(getDid(env.rucio, { scope: 'user.demo', name: path.basename(sub) })).rejects.toBeInstanceOf(
+        RucioError,
+      );
+    });
+  });
+
+  it('fails clearly with wrong Rucio credentials, leaving nothing behind', async () => {
+    const wrong = new RucioClient({
+      rucioHost: rucioUrl,
+      authHost: rucioUrl,
+      authType: 'userpass',
+      account: 'ingest',
+      username: 'ingest',
+      password: 'not-the-password',
+      insecure: false,
+      source: 'test',
+    });
+    const env = await startLifecycle({ rucio: wrong });
+    try {
+      const name = `${uniq('wrong-creds')}.dat`;
+      const file = writeRandomFile(dir, name, 1000);
+      const f = await failureOf((await env.start(fileInput(file))).handle.result());
+      expect(f.type).toBe('CannotAuthenticate');
+      expect(f.message).not.toContain('not-the-password');
+      expect(fs.existsSync(file)).toBe(true);
+      for (const rse of ['LANDING-1', 'SAFE-1', 'SAFE-2', 'CHEAP-1']) expect(filesOnRse(rse, name)).toEqual([]);
+      await expect(getDid(env.rucio, { scope: 'user.demo', name })).rejects.toBeInstanceOf(RucioError);
+    } finally {
+      await env.stop();
+      await wrong.close();
+    }
+  });
+
+  it('completes with correct checksums when the worker is SIGKILLed during a large upload', async () => {
+    useSandboxEnv();
+    const taskQueue = uniq('test-worker-kill');
+    const name = `${uniq('worker-kill')}.dat`;
+    const file = writeRandomFile(dir, name, 512 * 1024 * 1024);
+    const sums = await checksumFile(file, { md5: true });
+
+    // The first worker is a separate process, so it can really be killed.
+    const child = spawnWorker(taskQueue);
+    let second: Awaited<ReturnType<typeof startLifecycle>> | undefined;
+    const client = await startLifecycle({ taskQueue: uniq('unused') }); // a client (its own worker idles)
+    try {
+      await waitForOutput(child, /worker polling/);
+      const input = fileInput(file, {
+        qos: ['1:SAFE-1'],
+        dataset: 'user.demo:lifecycle-faults',
+        heartbeatTimeout: '5',
+      });
+      const { handle } = await startIngest(client.client, input, taskQueue);
+      await waitForStep(handle, ['upload'], 120_000);
+      // Let some bytes go out, then kill -9: no graceful shutdown, no cleanup.
+      await new Promise((r) => setTimeout(r, 800));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const leftovers = filesOnRse('LANDING-1', name);
+
+      second = await startLifecycle({ taskQueue });
+      const result = (await handle.result()) as IngestResult;
+      expect(result.step).toBe('done');
+      expect(result.checksums).toEqual(sums);
+      expect(result.attempts.upload).toBeGreaterThan(1);
+      expect(result.verified?.map((v) => v.rse).sort()).toEqual(['LANDING-1', 'SAFE-1']);
+      // The kill left a half-written temporary; the retry removed it: only the verified replicas remain.
+      expect(leftovers.some((f) => f.endsWith('.rucio-ingest-a1.part'))).toBe(true);
+      await expectConsistent(client.rucio, input.did, dataset, ['LANDING-1', 'SAFE-1']);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await second?.stop();
+      await client.stop();
+    }
+  }, 300_000);
+});
+
+function spawnWorker(taskQueue: string): ChildProcess {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'worker', '--task-queue', taskQueue],
+    { cwd: repo, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+}
+
+function waitForOutput(child: ChildProcess, re: RegExp, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(
+      () => reject(new Error(`worker did not print ${re} in ${timeoutMs} ms:\n${seen}`)),
+      timeoutMs,
+    );
+    const onData = (b: Buffer) => {
+      seen += b.toString();
+      if (re.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}) before printing ${re}:\n${seen}`));
+    });
+  });
+}
