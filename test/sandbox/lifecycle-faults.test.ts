@@ -7,6 +7,7 @@ import { startIngest } from '../../src/cli/ingest.js';
 import { RucioClient } from '../../src/rucio/client.js';
 import { getDid } from '../../src/rucio/dids.js';
 import { RucioError } from '../../src/rucio/errors.js';
+import { layout } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
 import { checksumFile } from '../../src/storage/index.js';
@@ -148,10 +149,16 @@ describe('file lifecycle under failures (real sandbox)', () => {
       expect(result.step).toBe('done');
       expect(result.checksums).toEqual(sums);
       expect(result.attempts.upload).toBeGreaterThan(1);
-      expect(result.verified?.map((v) => v.rse).sort()).toEqual(['LANDING-1', 'SAFE-1']);
+      // Verify covers the QoS targets; the landing copy was verified before its rename (and below).
+      expect(result.verified?.map((v) => v.rse)).toEqual(['SAFE-1']);
       // The kill left a half-written temporary; the retry removed it: only the verified replicas remain.
       expect(leftovers.some((f) => f.endsWith('.rucio-ingest-a1.part'))).toBe(true);
-      await expectConsistent(client.rucio, input.did, dataset, ['LANDING-1', 'SAFE-1']);
+      expect(await expectConsistent(client.rucio, input.did, dataset, ['LANDING-1', 'SAFE-1'])).toEqual([
+        'LANDING-1',
+        'SAFE-1',
+      ]);
+      const landing = filesOnRse('LANDING-1', name)[0]!;
+      expect(await checksumFile(path.join(layout().rseData('LANDING-1'), landing), { md5: true })).toEqual(sums);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await second?.stop();
