@@ -8,10 +8,10 @@ import { RucioClient } from '../../src/rucio/client.js';
 import { getDid } from '../../src/rucio/dids.js';
 import { RucioError } from '../../src/rucio/errors.js';
 import { layout } from '../../src/sandbox/layout.js';
-import { rucioUrl } from '../../src/sandbox/rucio-server.js';
+import { rucioDaemonsOnce, rucioUrl } from '../../src/sandbox/rucio-server.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
 import { checksumFile } from '../../src/storage/index.js';
-import type { IngestResult } from '../../src/workflows/ingest-file.js';
+import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
 import { expectConsistent, failureOf, filesOnRse, waitForStep } from '../fixtures/lifecycle-checks.js';
 
@@ -78,6 +78,32 @@ describe('file lifecycle under failures (real sandbox)', () => {
       ]);
       expect(held).toEqual(['CHEAP-1', 'LANDING-1', 'SAFE-1', 'SAFE-2']);
     }, 240_000);
+
+    it('keeps the origin when verify fails: rucio mode, whose mock transfertool moves no bytes', async () => {
+      const name = `${uniq('mock-transfer')}.dat`;
+      const file = writeRandomFile(dir, name, 1024 * 1024);
+      const input = fileInput(file, {
+        qos: ['1:SAFE-1'],
+        mode: 'rucio',
+        deleteOrigin: true,
+        dataset: 'user.demo:lifecycle-faults',
+      });
+      const { handle } = await env.start(input);
+      const waiting = await waitForStep(handle, ['replicate'], 60_000, (p) => p.targets[0]?.ruleId !== undefined);
+      expect(waiting.targets[0]!.state ?? 'REPLICATING').toBe('REPLICATING');
+      // Rucio's own daemons move the rule: the mock transfer "succeeds", the replica is declared AVAILABLE.
+      await rucioDaemonsOnce(layout());
+
+      const f = await failureOf(handle.result());
+      expect(f.type).toBe('VerificationFailed');
+      expect(f.message).toMatch(/replica on SAFE-1 .* failed verification/);
+      const after = await handle.query<IngestProgress>('progress');
+      expect(after.step).toBe('failed');
+      expect(after.targets[0]!.state).toBe('OK');
+      expect(after.originDeleted).toBeUndefined();
+      expect(fs.existsSync(file)).toBe(true);
+      expect(filesOnRse('SAFE-1', name)).toEqual([]);
+    }, 300_000);
 
     it('fails clearly on a source that is not a readable file, registering nothing', async () => {
       const sub = path.join(dir, uniq('a-directory'));
