@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RucioError } from './errors.js';
 import type { RucioClient } from './client.js';
 import { ignoreAlreadyDone } from './idempotent.js';
 import { seg } from './path.js';
@@ -98,6 +99,15 @@ export async function setRseAttribute(
 
 export function addProtocol(c: RucioClient, rse: string, protocol: RseProtocol): Promise<boolean> {
   return ignoreAlreadyDone(c.send('POST', `/rses/${seg(rse)}/protocols/${seg(protocol.scheme)}`, { body: protocol }));
+}
+
+/** Remove every protocol of `scheme` from an RSE; removing an absent one is success. */
+export async function deleteProtocol(c: RucioClient, rse: string, scheme: string): Promise<void> {
+  try {
+    await c.send('DELETE', `/rses/${seg(rse)}/protocols/${seg(scheme)}`);
+  } catch (err) {
+    if (!(err instanceof RucioError && err.exceptionClass === 'RSEProtocolNotSupported')) throw err;
+  }
 }
 
 /** Set the distance from `source` to `destination` (creates or updates). */

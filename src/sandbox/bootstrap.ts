@@ -6,7 +6,7 @@ import {
   setAccountAttribute,
   setLocalAccountLimit,
 } from '../rucio/accounts.js';
-import { addProtocol, addRse, setDistance, setRseAttribute, type RseProtocol } from '../rucio/rses.js';
+import { addProtocol, addRse, deleteProtocol, setDistance, setRseAttribute, type RseProtocol } from '../rucio/rses.js';
 import { accounts, HOST, rses, scopes, type RseSpec } from './layout.js';
 import { rsePrefix } from './xrootd.js';
 
@@ -61,9 +61,10 @@ export function rseProtocols(rse: RseSpec): RseProtocol[] {
       port: rse.httpsPort,
       prefix: rsePrefix,
       impl: 'rucio.rse.protocols.mock.Default',
+      // null, not 0: Rucio ranks 0 first, and list-replicas would then hand out mock:// PFNs.
       domains: {
-        lan: { read: 0, write: 0, delete: 0 },
-        wan: { read: 0, write: 0, delete: 0, third_party_copy_read: 4, third_party_copy_write: 4 },
+        lan: { read: null, write: null, delete: null },
+        wan: { read: null, write: null, delete: null, third_party_copy_read: 4, third_party_copy_write: 4 },
       },
     },
   ];
@@ -79,7 +80,11 @@ export async function bootstrapRucio(say: (line: string) => void): Promise<void>
     for (const rse of rses) {
       await addRse(root, rse.name, { deterministic: rse.deterministic });
       for (const [k, v] of Object.entries(rse.attributes)) await setRseAttribute(root, rse.name, k, v);
-      for (const p of rseProtocols(rse)) await addProtocol(root, rse.name, p);
+      // Re-registered on each bootstrap so a changed definition reaches existing sandboxes.
+      for (const p of rseProtocols(rse)) {
+        await deleteProtocol(root, rse.name, p.scheme);
+        await addProtocol(root, rse.name, p);
+      }
     }
     for (const src of rses) {
       for (const dst of rses) if (src !== dst) await setDistance(root, src.name, dst.name, 1);

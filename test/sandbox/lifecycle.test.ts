@@ -7,6 +7,8 @@ import { listReplicas } from '../../src/rucio/replicas.js';
 import { listDidRules } from '../../src/rucio/rules.js';
 import { lfns2pfns } from '../../src/rucio/rses.js';
 import { RucioError } from '../../src/rucio/errors.js';
+import { rses } from '../../src/sandbox/layout.js';
+import { psql } from '../../src/sandbox/postgres.js';
 import { adapterFor, checksumFile } from '../../src/storage/index.js';
 import type { IngestResult } from '../../src/workflows/ingest-file.js';
 import { fileInput, startLifecycle, tempDir, uniq, writeRandomFile } from '../fixtures/ingest.js';
@@ -75,6 +77,42 @@ describe('file lifecycle on the sandbox', () => {
       const pfn = (await lfns2pfns(env.rucio, rse, [did], { scheme: 'davs' }))[`user.demo:${name}`]!;
       expect((await adapterFor(pfn).verify(pfn, sums)).ok, rse).toBe(true);
     }
+  });
+
+  it('ingests from a non-deterministic origin RSE and hands its deletion to Rucio (MAGIC-style buffer)', async () => {
+    const name = `${uniq('buffer')}.root`;
+    const local = writeRandomFile(dir, name, 2 * 1024 * 1024 + 3);
+    const sums = await checksumFile(local, { md5: true });
+    const buffer = rses.find((r) => r.name === 'ONSITE-BUFFER')!;
+    // The DAQ wrote it into the buffer under its own (non-Rucio) path.
+    const origin = `davs://127.0.0.1:${buffer.httpsPort}/rucio/daq/20261121/${name}`;
+    await adapterFor(origin).upload(local, origin);
+    const input = fileInput(origin, { originRse: 'ONSITE-BUFFER', qos: ['2:QOS=SAFE'], deleteOrigin: true });
+    const result = (await (await env.start(input)).handle.result()) as IngestResult;
+    expect(result.step).toBe('done');
+    expect(result.checksums).toEqual(sums);
+    expect(result.originDeleted).toBe(true);
+
+    // The origin replica is catalogued with the same checksum and marked for deletion (tombstone now),
+    // no rule protects it; the copies are rule-protected and verified.
+    const did = { scope: 'user.demo', name };
+    const replicas = [];
+    for await (const r of listReplicas(env.rucio, [did])) replicas.push(r);
+    expect(replicas[0]!.states).toMatchObject({
+      'ONSITE-BUFFER': 'AVAILABLE',
+      'SAFE-1': 'AVAILABLE',
+      'SAFE-2': 'AVAILABLE',
+    });
+    // Catalogued where the DAQ put it, not at a Rucio-made path.
+    expect(replicas[0]!.rses['ONSITE-BUFFER']).toEqual([origin]);
+    const tombstone = await psql(
+      'rucio',
+      `select tombstone <= now() from replicas r join rses s on s.id = r.rse_id where s.rse = 'ONSITE-BUFFER' and r.scope = 'user.demo' and r.name = '${name}'`,
+    );
+    expect(tombstone.trim()).toBe('t');
+    const rules = [];
+    for await (const r of listDidRules(env.rucio, did)) rules.push(r.rse_expression);
+    expect(rules.sort()).toEqual(['LANDING-1', 'QOS=SAFE']);
   });
 
   it('runs one lifecycle when the same file is started twice, concurrently and after completion', async () => {
