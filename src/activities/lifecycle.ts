@@ -49,6 +49,18 @@ export function createActivities(deps: ActivityDeps) {
     return pfn;
   }
 
+  /** A permanent Rucio error, prefixed with the part of the request it is about. */
+  async function explained<T>(p: Promise<T>, what: string): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (err instanceof RucioError && err.kind === 'permanent') {
+        throw permanent(`${what}: ${err.message}`, err.exceptionClass);
+      }
+      throw err;
+    }
+  }
+
   function sourceUrl(source: Source): string {
     return source.kind === 'local' ? source.path : source.pfn;
   }
@@ -60,9 +72,12 @@ export function createActivities(deps: ActivityDeps) {
      */
     async preflight(input: { landingRse: string; qos: QosTarget[]; did: Did }) {
       return classify(async () => {
-        await pfnOn(input.landingRse, input.did);
+        await explained(pfnOn(input.landingRse, input.did), `landing RSE ${input.landingRse} (--rse)`);
         for (const t of input.qos) {
-          const rses = await listRses(rucio, t.rseExpression);
+          const rses = await explained(
+            listRses(rucio, t.rseExpression),
+            `QoS target ${t.copies}:${t.rseExpression} (--qos)`,
+          );
           if (rses.length < t.copies) {
             throw permanent(
               `expression ${t.rseExpression} matches ${rses.length} RSE(s) (${rses.join(', ') || 'none'}), fewer than the ${t.copies} copies asked`,

@@ -7,6 +7,7 @@ import { envExports, up } from '../sandbox/sandbox.js';
 import { temporalUiUrl } from '../sandbox/temporal.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 import { buildInput, startIngest } from './ingest.js';
+import { createLogger } from '../shared/logger.js';
 import { connectClient } from './temporal-client.js';
 import type { IngestResult } from '../workflows/ingest-file.js';
 
@@ -23,13 +24,21 @@ export function demoCommand(): Command {
     .action(async (o: { files: string; sizeMb: string }) => {
       await up();
       const env = envExports();
-      process.env.RUCIO_CONFIG = env.RUCIO_CONFIG;
-      process.env.NODE_EXTRA_CA_CERTS = env.NODE_EXTRA_CA_CERTS;
+      // As after `eval "$(rucio-ingest sandbox env)"`: Rucio config, the sandbox CA, Temporal address.
+      for (const [k, v] of Object.entries(env)) process.env[k] = v;
       const target = { address: env.TEMPORAL_ADDRESS!, namespace: env.TEMPORAL_NAMESPACE! };
       const taskQueue = 'rucio-ingest-demo';
       const run = `demo-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-ingest-demo-'));
-      const w = await createIngestWorker({ ...workerConfigFromEnv(), ...target, taskQueue });
+      const w = await createIngestWorker(
+        {
+          ...workerConfigFromEnv(),
+          temporalAddress: target.address,
+          namespace: target.namespace,
+          taskQueue,
+        },
+        { logger: createLogger('rucio-ingest-demo', process.env.LOG_LEVEL ?? 'warn') },
+      );
       const running = w.worker.run();
       const { client, close } = await connectClient(target);
       try {

@@ -13,6 +13,7 @@ import { saKeys } from '../shared/search-attributes.js';
 import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
+import { createLogger } from '../shared/logger.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -171,7 +172,12 @@ export function fileCommand(): Command {
         }
         if (!(await hasPollers(client, target.namespace, o.taskQueue))) {
           if (!o.json) console.error(`no worker polls task queue ${o.taskQueue}: running one in this process`);
-          embedded = await createIngestWorker({ ...workerConfigFromEnv(), ...target, taskQueue: o.taskQueue });
+          embedded = await createIngestWorker({
+            ...workerConfigFromEnv(),
+            temporalAddress: target.address,
+            namespace: target.namespace,
+            taskQueue: o.taskQueue,
+          });
           running = embedded.worker.run();
         }
         const result = await followToEnd(handle, !!o.json);
@@ -215,6 +221,12 @@ async function followToEnd(
   }
 }
 
+function innermostMessage(err: unknown): string {
+  let e = err as { cause?: unknown; message?: string } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
+
 function print(result: IngestResult | IngestProgress, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(result, null, 2));
@@ -247,15 +259,30 @@ export function statusCommand(): Command {
         const handle = client.workflow.getHandle(workflowId);
         const desc = await handle.describe();
         let p: IngestProgress | undefined;
-        try {
-          p = await handle.query<IngestProgress>('progress');
-        } catch {
-          p = undefined; // no worker to answer: fall back to the execution status
+        let failure: string | undefined;
+        if (desc.status.name === 'COMPLETED') {
+          p = (await handle.result()) as IngestResult; // kept in the history: no worker needed
+        } else if (desc.status.name === 'FAILED') {
+          failure = await handle.result().then(
+            () => undefined,
+            (err: unknown) => innermostMessage(err),
+          );
         }
-        if (o.json) console.log(JSON.stringify({ workflowId, status: desc.status.name, progress: p }, null, 2));
+        if (!p) {
+          try {
+            p = await handle.query<IngestProgress>('progress');
+          } catch {
+            p = undefined; // no worker to answer: the execution status is all there is
+          }
+        }
+        if (o.json)
+          console.log(JSON.stringify({ workflowId, status: desc.status.name, failure, progress: p }, null, 2));
         else {
           console.log(`${workflowId}: ${desc.status.name}`);
+          if (failure) console.log(`  failure: ${failure}`);
           if (p) print(p, false);
+          else if (desc.status.name === 'RUNNING')
+            console.log(`  (no worker answers on task queue ${desc.taskQueue}: start one with 'rucio-ingest worker')`);
         }
       } finally {
         await close();
@@ -276,7 +303,8 @@ export function workerCommand(): Command {
         maxConcurrentActivities: Number(o.maxActivities),
         metricsAddress: o.metrics ?? process.env.RUCIO_INGEST_METRICS_ADDRESS,
       };
-      const w = await createIngestWorker(cfg);
+      const logger = createLogger('rucio-ingest-worker');
+      const w = await createIngestWorker(cfg, { logger });
       console.error(
         `worker polling ${cfg.taskQueue} on ${cfg.temporalAddress}${cfg.metricsAddress ? `, metrics on http://${cfg.metricsAddress}/metrics` : ''}`,
       );

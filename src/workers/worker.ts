@@ -1,6 +1,14 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  makeTelemetryFilterString,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/lifecycle.js';
 import { RucioClient } from '../rucio/client.js';
@@ -36,11 +44,27 @@ function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath
 
 let runtimeInstalled = false;
 
-/** Install the Temporal runtime once per process (metrics endpoint, quieter core logs). */
-export function installRuntime(metricsAddress?: string): void {
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/**
+ * Install the Temporal runtime once per process: metrics endpoint, quieter core logs and, when given,
+ * the SDK's own log lines (workflow and activity logs included) sent to pino as JSON.
+ */
+export function installRuntime(metricsAddress?: string, logger?: Logger): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({
+    ...(logger
+      ? {
+          logger: new DefaultLogger('INFO', (e) => logger[pinoLevel[e.level]]({ ...e.meta }, e.message)),
+        }
+      : {}),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
       ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
@@ -50,7 +74,7 @@ export function installRuntime(metricsAddress?: string): void {
 
 /** A worker running the ingestion workflow and its activities, with its own Rucio client. */
 export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: RucioClient; logger?: Logger } = {}) {
-  installRuntime(cfg.metricsAddress);
+  installRuntime(cfg.metricsAddress, opts.logger);
   const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
   const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
   const worker = await Worker.create({

@@ -164,10 +164,12 @@ describe('file lifecycle on the sandbox', () => {
     const file = writeRandomFile(dir, `${uniq('rse')}.dat`, 1000);
     const f1 = await failureOf((await env.start(fileInput(file, { rse: 'NO-SUCH-RSE' }))).handle.result());
     expect(f1.type).toBe('RSENotFound');
+    expect(f1.message).toMatch(/landing RSE NO-SUCH-RSE \(--rse\)/);
 
     const file2 = writeRandomFile(dir, `${uniq('expr')}.dat`, 1000);
     const f2 = await failureOf((await env.start(fileInput(file2, { qos: ['1:QOS=(('] }))).handle.result());
     expect(f2.type).toBe('InvalidRSEExpression');
+    expect(f2.message).toMatch(/QoS target 1:QOS=\(\( \(--qos\)/);
     expect(fs.existsSync(file2)).toBe(true);
     await expect(getDid(env.rucio, { scope: 'user.demo', name: path.basename(file2) })).rejects.toBeInstanceOf(
       RucioError,
