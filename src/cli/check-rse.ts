@@ -44,13 +44,17 @@ export function checkRseSubcommand(): Command {
           try {
             protocols = (await getRse(rucio, name)).protocols.filter(isWritable);
           } catch (err) {
-            protocols = [];
-            if (!opts.json) console.log(`${name}: FAIL ${err instanceof Error ? err.message : String(err)}`);
+            const reason = err instanceof Error ? err.message : String(err);
+            reports[name] = [{ scheme: '', endpoint: '', ok: false, steps: [], error: reason }];
+            failed = true;
+            if (!opts.json) console.log(`${name}: FAIL ${reason} (the RSEs Rucio knows: rucio rse list)`);
+            continue;
           }
           if (protocols.length === 0) {
-            reports[name] = [];
+            const reason = `no write protocol registered in Rucio (see: rucio rse show ${name})`;
+            reports[name] = [{ scheme: '', endpoint: '', ok: false, steps: [], error: reason }];
             failed = true;
-            if (!opts.json) console.log(`${name}: FAIL no usable write protocol registered in Rucio`);
+            if (!opts.json) console.log(`${name}: FAIL ${reason}`);
             continue;
           }
           reports[name] = [];

@@ -179,7 +179,7 @@ async function waitForRule(
       progress.problem = t.stuck;
       upsertSearchAttributes([{ key: problemKey, value: `rule-${s.state.toLowerCase()}` }]);
       throw ApplicationFailure.nonRetryable(
-        `${t.stuck}. The origin is kept. Inspect with 'rucio rule-info ${t.ruleId}' and restart the ingestion when the rule is fixed.`,
+        `${t.stuck}. The origin is kept. Inspect with 'rucio rule show ${t.ruleId}' and restart the ingestion when the rule is fixed.`,
         'RuleDeadlineExceeded',
       );
     }
