@@ -48,10 +48,12 @@ export function sandboxCommand(): Command {
     });
   cmd
     .command('daemons')
-    .description("run Rucio's rule-lifecycle daemons (judge, conveyor with the mock transfertool, reaper)")
+    .description(
+      "run Rucio's rule-lifecycle daemons (judge, conveyor with the mock transfertool, reaper deleting through root://)",
+    )
     .requiredOption('--once', 'one pass of each daemon, then exit')
     .action(async () => {
-      await rucioDaemonsOnce(layout());
+      await rucioDaemonsOnce(layout(), (line) => console.log(line));
     });
   return cmd;
 }

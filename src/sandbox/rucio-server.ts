@@ -179,6 +179,12 @@ export async function rucioHealthy(): Promise<boolean> {
   return typeof body.version === 'string';
 }
 
+/**
+ * Greedy: delete every replica whose tombstone has passed, whatever the RSE's free space. Through `root`:
+ * Rucio's davs implementation needs gfal2 (not on PyPI), its xrootd one only the `xrdfs` we install.
+ */
+const reaperArgs = ['--run-once', '--greedy', '--scheme', 'root', '--delay-seconds', '0'];
+
 /** The daemons a rule lifecycle needs, in the order one pass of them moves a rule forward. */
 export const ruleDaemons: ReadonlyArray<{ name: string; args: string[] }> = [
   { name: 'rucio-judge-evaluator', args: ['--run-once'] },
@@ -187,8 +193,7 @@ export const ruleDaemons: ReadonlyArray<{ name: string; args: string[] }> = [
   { name: 'rucio-conveyor-poller', args: ['--run-once', '--older-than', '0'] },
   { name: 'rucio-conveyor-finisher', args: ['--run-once'] },
   { name: 'rucio-judge-cleaner', args: ['--run-once'] },
-  // Greedy: delete every replica whose tombstone has passed, whatever the RSE's free space.
-  { name: 'rucio-reaper', args: ['--run-once', '--greedy'] },
+  { name: 'rucio-reaper', args: reaperArgs },
 ];
 
 export interface DaemonRun {
@@ -219,6 +224,17 @@ function runDaemonOnce(l: Layout, d: { name: string; args: string[] }, log: stri
     child.stdout?.on('data', (c: Buffer) => fs.writeSync(out, c));
     child.stderr?.on('data', (c: Buffer) => fs.writeSync(out, c));
   });
+}
+
+/** One reaper pass over some RSEs only: physically deletes their replicas whose tombstone has passed. */
+export async function reapOnce(l: Layout, rseNames: string[]): Promise<DaemonRun> {
+  fs.mkdirSync(l.logs, { recursive: true });
+  const d = { name: 'rucio-reaper', args: [...reaperArgs, '--rses', ...rseNames] };
+  const log = logFile(l.logs, d.name);
+  const started = Date.now();
+  const exitCode = await runDaemonOnce(l, d, log);
+  if (exitCode !== 0) throw new Error(`rucio-reaper failed (exit ${exitCode}); see its log: ${log}`);
+  return { daemon: d.name, exitCode, seconds: (Date.now() - started) / 1000, log };
 }
 
 /** One pass of each rule daemon, in order; fails naming the daemon and its log. */

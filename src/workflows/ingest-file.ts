@@ -34,6 +34,8 @@ export interface IngestProgress {
   verified?: Array<{ rse: string; method: string }>;
   originDeleted?: boolean;
   problem?: string;
+  /** What the IngestProblem search attribute says: a failure type, or rule-<state> past a rule deadline. */
+  problemCode?: string;
 }
 
 export interface IngestResult extends IngestProgress {
@@ -152,7 +154,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
     progress.problem = describe(err);
-    upsertSearchAttributes([{ key: keys.problem, value: progress.problem.slice(0, 200) }]);
+    // A short code, not the message: keyword search attributes match exactly (IngestProblem="VerificationFailed").
+    upsertSearchAttributes([{ key: keys.problem, value: progress.problemCode ?? problemCode(err) }]);
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
@@ -177,7 +180,8 @@ async function waitForRule(
     if (Date.now() >= deadline) {
       t.stuck = `rule ${t.ruleId} (${t.target.copies}x ${t.target.rseExpression}) is ${s.state} after ${deadlineSeconds}s: ${s.locks.ok} locks OK, ${s.locks.replicating} replicating, ${s.locks.stuck} stuck${s.error ? `; ${s.error}` : ''}`;
       progress.problem = t.stuck;
-      upsertSearchAttributes([{ key: problemKey, value: `rule-${s.state.toLowerCase()}` }]);
+      progress.problemCode = `rule-${s.state.toLowerCase()}`;
+      upsertSearchAttributes([{ key: problemKey, value: progress.problemCode }]);
       throw ApplicationFailure.nonRetryable(
         `${t.stuck}. The origin is kept. Inspect with 'rucio rule show ${t.ruleId}' and restart the ingestion when the rule is fixed.`,
         'RuleDeadlineExceeded',
@@ -186,6 +190,14 @@ async function waitForRule(
     await sleep(Math.min(delay, Math.max(1000, deadline - Date.now())));
     delay = Math.min(delay * 2, 10 * 60_000);
   }
+}
+
+function problemCode(err: unknown): string {
+  let e = err as { type?: string; cause?: unknown } | undefined;
+  let code: string | undefined;
+  // The innermost typed failure: activity failures wrap the ApplicationFailure that names the problem.
+  for (; e; e = e.cause as typeof e) if (typeof e.type === 'string' && e.type) code = e.type;
+  return code ?? 'error';
 }
 
 function describe(err: unknown): string {

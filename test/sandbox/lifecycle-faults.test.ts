@@ -12,6 +12,7 @@ import { rucioDaemonsOnce, rucioUrl } from '../../src/sandbox/rucio-server.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
 import { checksumFile } from '../../src/storage/index.js';
 import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
+import { saKeys } from '../../src/shared/search-attributes.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
 import { expectConsistent, failureOf, filesOnRse, waitForStep } from '../fixtures/lifecycle-checks.js';
 
@@ -101,6 +102,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
       expect(after.step).toBe('failed');
       expect(after.targets[0]!.state).toBe('OK');
       expect(after.originDeleted).toBeUndefined();
+      expect((await handle.describe()).typedSearchAttributes.get(saKeys.problem)).toBe('VerificationFailed');
       expect(fs.existsSync(file)).toBe(true);
       expect(filesOnRse('SAFE-1', name)).toEqual([]);
     }, 300_000);

@@ -7,10 +7,12 @@ import { listReplicas } from '../../src/rucio/replicas.js';
 import { listDidRules } from '../../src/rucio/rules.js';
 import { lfns2pfns } from '../../src/rucio/rses.js';
 import { RucioError } from '../../src/rucio/errors.js';
-import { rses } from '../../src/sandbox/layout.js';
+import { layout, rses } from '../../src/sandbox/layout.js';
+import { reapOnce } from '../../src/sandbox/rucio-server.js';
 import { psql } from '../../src/sandbox/postgres.js';
 import { adapterFor, checksumFile } from '../../src/storage/index.js';
-import type { IngestResult } from '../../src/workflows/ingest-file.js';
+import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
+import { saKeys } from '../../src/shared/search-attributes.js';
 import { fileInput, startLifecycle, tempDir, uniq, writeRandomFile } from '../fixtures/ingest.js';
 
 /** The innermost failure message and type of a failed workflow. */
@@ -113,7 +115,33 @@ describe('file lifecycle on the sandbox', () => {
     const rules = [];
     for await (const r of listDidRules(env.rucio, did)) rules.push(r.rse_expression);
     expect(rules.sort()).toEqual(['LANDING-1', 'QOS=SAFE']);
-  });
+
+    // Rucio's reaper then deletes the bytes in the buffer and the catalogue follows; the copies stay.
+    await reapOnce(layout(), ['ONSITE-BUFFER']);
+    expect(await adapterFor(origin).stat(origin)).toBeUndefined();
+    const after = [];
+    for await (const r of listReplicas(env.rucio, [did])) after.push(r);
+    expect(Object.keys(after[0]!.states).sort()).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
+  }, 120_000);
+
+  it('reports a rule not OK by its deadline (rucio mode) on the workflow, keeping the origin', async () => {
+    const name = `${uniq('deadline')}.dat`;
+    const file = writeRandomFile(dir, name, 4096);
+    // No Rucio daemon runs here: the rule stays REPLICATING.
+    const input = fileInput(file, { qos: ['1:CHEAP-1'], mode: 'rucio', ruleDeadline: '8', deleteOrigin: true });
+    const { handle } = await env.start(input);
+    const f = await failureOf(handle.result());
+    expect(f.type).toBe('RuleDeadlineExceeded');
+    expect(f.message).toMatch(/\(1x CHEAP-1\) is REPLICATING after 8s: 0 locks OK, 1 replicating/);
+    expect(f.message).toMatch(/The origin is kept. Inspect with 'rucio rule show [0-9a-f]{32}'/);
+    const p = await handle.query<IngestProgress>('progress');
+    expect(p.step).toBe('failed');
+    expect(p.targets[0]!.stuck).toMatch(/is REPLICATING after 8s/);
+    const sa = (await handle.describe()).typedSearchAttributes;
+    expect(sa.get(saKeys.problem)).toBe('rule-replicating');
+    expect(sa.get(saKeys.step)).toBe('failed');
+    expect(fs.existsSync(file)).toBe(true);
+  }, 60_000);
 
   it('runs one lifecycle when the same file is started twice, concurrently and after completion', async () => {
     const name = `${uniq('twice')}.dat`;
