@@ -121,7 +121,7 @@ describe('file lifecycle on the sandbox', () => {
     expect(await adapterFor(origin).stat(origin)).toBeUndefined();
     const after = [];
     for await (const r of listReplicas(env.rucio, [did])) after.push(r);
-    expect(Object.keys(after[0]!.states).sort()).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
+    expect(Object.keys(after[0]!.states ?? {}).sort()).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
   }, 120_000);
 
   it('reports a rule not OK by its deadline (rucio mode) on the workflow, keeping the origin', async () => {
