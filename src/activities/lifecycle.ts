@@ -5,13 +5,14 @@ import { getDid, setMetadataBulk, attach, type Did } from '../rucio/dids.js';
 import { ensureDataset, ensureRule, registerReplicas } from '../rucio/ensure.js';
 import { declareTombstone, listReplicas } from '../rucio/replicas.js';
 import { getRule, deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
-import { lfns2pfns, listRses } from '../rucio/rses.js';
+import { lfns2pfns, listRses, rseAttributes } from '../rucio/rses.js';
 import { RucioError } from '../rucio/errors.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
 import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
 import { copy } from '../storage/copy.js';
 import type { Checksums, VerifyResult } from '../storage/types.js';
 import { classify, permanent } from './failures.js';
+import { verifyChoiceFor, type VerifyChoice } from './verify-policy.js';
 
 export interface ActivityDeps {
   rucio: RucioClient;
@@ -59,6 +60,11 @@ export function createActivities(deps: ActivityDeps) {
       }
       throw err;
     }
+  }
+
+  /** How copies on `rse` are verified: the RSE's `ingest_verify` attribute, else digest-then-read-back. */
+  async function verifyChoice(rse: string, readbackFallback = true): Promise<VerifyChoice> {
+    return verifyChoiceFor(rse, await rseAttributes(rucio, rse), readbackFallback);
   }
 
   function sourceUrl(source: Source): string {
@@ -137,6 +143,7 @@ export function createActivities(deps: ActivityDeps) {
           md5: input.md5,
           expected: input.checksums,
           attempt: p.attempt,
+          verify: await verifyChoice(input.landingRse),
         };
         const result =
           input.source.kind === 'local'
@@ -227,6 +234,7 @@ export function createActivities(deps: ActivityDeps) {
             md5: input.md5,
             expected: input.checksums,
             attempt: p.attempt,
+            verify: await verifyChoice(rse),
           });
           const file = {
             ...input.did,
@@ -293,10 +301,12 @@ export function createActivities(deps: ActivityDeps) {
             );
           }
           const pfn = await pfnOn(rse, input.did, 'read');
+          const choice = await verifyChoice(rse, input.readbackFallback);
           const result = await adapterFor(pfn).verify(pfn, input.checksums, {
             signal: p.signal,
             onProgress: p.onProgress,
-            readbackFallback: input.readbackFallback,
+            readbackFallback: choice.readbackFallback,
+            forceReadback: choice.forceReadback,
           });
           if (!result.ok) {
             throw permanent(

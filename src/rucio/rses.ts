@@ -97,6 +97,15 @@ export async function setRseAttribute(
   await ignoreAlreadyDone(c.send('POST', `/rses/${seg(rse)}/attr/${seg(key)}`, { body: { value } }));
 }
 
+/** Remove an attribute; removing an absent one is success. */
+export async function deleteRseAttribute(c: RucioClient, rse: string, key: string): Promise<void> {
+  try {
+    await c.send('DELETE', `/rses/${seg(rse)}/attr/${seg(key)}`);
+  } catch (err) {
+    if (!(err instanceof RucioError && err.kind === 'permanent' && err.status === 404)) throw err;
+  }
+}
+
 export function addProtocol(c: RucioClient, rse: string, protocol: RseProtocol): Promise<boolean> {
   return ignoreAlreadyDone(c.send('POST', `/rses/${seg(rse)}/protocols/${seg(protocol.scheme)}`, { body: protocol }));
 }

@@ -51,6 +51,7 @@ export async function copy(
           sourceChecksums: () => Promise.resolve(known),
           describe: srcUrl,
           attempt: opts.attempt,
+          verify: opts.verify,
         });
         return { mode: `tpc-${mode}`, checksums: result.checksums, alreadyThere: result.alreadyThere, notes };
       } catch (err) {

@@ -75,6 +75,7 @@ export class PosixAdapter implements FullStorageAdapter {
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
       attempt: opts.attempt,
+      verify: opts.verify,
     });
   }
 

@@ -21,6 +21,8 @@ export interface SafeWriteOptions {
   describe: string;
   /** Retry attempt of the caller: names the temporary and lets earlier attempts' leftovers be removed. */
   attempt?: number;
+  /** How the temporary is verified (digest, read back, size only when no digest). */
+  verify?: Pick<VerifyOptions, 'readbackFallback' | 'forceReadback'>;
 }
 
 /** Earlier attempts' temporaries are looked for this far back (attempts beyond are rare and backed off). */
@@ -57,7 +59,7 @@ export async function safeWrite(
           `sent ${sent.bytes} B adler32 ${sent.adler32}. Make sure nothing writes the source during ingestion.`,
       );
     }
-    const check = await target.verify(temp, sent, { signal: opts.signal });
+    const check = await target.verify(temp, sent, { ...opts.verify, signal: opts.signal });
     if (!check.ok) {
       throw permanentError(
         'CHECKSUM_MISMATCH',

@@ -99,6 +99,8 @@ export interface UploadOptions extends TransferOptions {
    * earlier attempts may have left (a killed worker cleans nothing up) are removed first.
    */
   attempt?: number;
+  /** How the written temporary is verified before the rename (per-RSE policy; default: digest, else read back). */
+  verify?: Pick<VerifyOptions, 'readbackFallback' | 'forceReadback'>;
 }
 
 export interface CopyOptions extends UploadOptions {

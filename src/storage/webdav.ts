@@ -104,6 +104,7 @@ export class WebDavAdapter implements FullStorageAdapter {
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
       attempt: opts.attempt,
+      verify: opts.verify,
     });
   }
 

@@ -109,6 +109,7 @@ export class XrootdAdapter implements FullStorageAdapter {
       sourceChecksums: () => source.checksums(),
       describe: source.describe,
       attempt: opts.attempt,
+      verify: opts.verify,
     });
   }
 

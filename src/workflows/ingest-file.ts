@@ -146,7 +146,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         source: input.source,
         did,
         checksums,
-        verifiedRses: ver.verified.map((v) => v.rse),
+        // A size-only check (RSE policy `size` on a storage without digest) never licenses a deletion.
+        verifiedRses: ver.verified.filter((v) => v.method !== 'stat').map((v) => v.rse),
       });
       progress.originDeleted = del.deleted;
     }

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getMetadata, getDid } from '../../src/rucio/dids.js';
 import { listReplicas } from '../../src/rucio/replicas.js';
 import { listDidRules } from '../../src/rucio/rules.js';
-import { lfns2pfns } from '../../src/rucio/rses.js';
+import { deleteRseAttribute, lfns2pfns, rseAttributes, setRseAttribute } from '../../src/rucio/rses.js';
+import { sandboxRucioClient } from '../../src/sandbox/bootstrap.js';
+import { verifyAttribute } from '../../src/activities/verify-policy.js';
 import { RucioError } from '../../src/rucio/errors.js';
 import { layout, rses } from '../../src/sandbox/layout.js';
 import { reapOnce } from '../../src/sandbox/rucio-server.js';
@@ -123,6 +125,25 @@ describe('file lifecycle on the sandbox', () => {
     for await (const r of listReplicas(env.rucio, [did])) after.push(r);
     expect(Object.keys(after[0]!.states ?? {}).sort()).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
   }, 120_000);
+
+  it('verifies copies the way the RSE asks (ingest_verify=readback) before deleting the origin', async () => {
+    const root = sandboxRucioClient('root');
+    await setRseAttribute(root, 'CHEAP-1', verifyAttribute, 'readback');
+    try {
+      const file = writeRandomFile(dir, `${uniq('readback')}.dat`, 3 * 1024 * 1024);
+      const input = fileInput(file, { qos: ['1:QOS=CHEAP-ANALYSIS', '1:SAFE-1'], deleteOrigin: true });
+      const result = (await (await env.start(input)).handle.result()) as IngestResult;
+      expect(result.verified).toEqual([
+        { rse: 'CHEAP-1', method: 'readback' },
+        { rse: 'SAFE-1', method: 'digest' },
+      ]);
+      expect(result.originDeleted).toBe(true);
+    } finally {
+      await deleteRseAttribute(root, 'CHEAP-1', verifyAttribute);
+      await root.close();
+    }
+    expect(verifyAttribute in (await rseAttributes(env.rucio, 'CHEAP-1'))).toBe(false);
+  });
 
   it('reports a rule not OK by its deadline (rucio mode) on the workflow, keeping the origin', async () => {
     const name = `${uniq('deadline')}.dat`;
