@@ -49,13 +49,34 @@ export interface HttpResponse {
 }
 
 /**
+ * A request failed with a reset on a kept-alive socket before any answer: the server had closed it
+ * (XRootD 5.5 closes its end after an error answer, e.g. a 404). Nothing reached the server, so even a
+ * PUT may be sent again, on a fresh socket (Node's documented pattern for `request.reusedSocket`).
+ */
+export class StaleSocketError extends StorageError {
+  constructor(from: StorageError) {
+    super(from.message, 'retryable', from.code, from.status);
+  }
+}
+
+/**
  * Start a request; `send` writes the body (or nothing) and must end it. Resolves with the response
  * as soon as its head arrives (the body is left to the caller: read it or `discard` it).
  */
-export function startRequest(
+export async function startRequest(
   req: HttpRequest,
-  send: (r: import('node:http').ClientRequest) => void = (r) => r.end(),
+  send?: (r: import('node:http').ClientRequest) => void,
 ): Promise<HttpResponse> {
+  if (send) return startOnce(req, send); // a body: the caller re-opens its source to send it again
+  try {
+    return await startOnce(req, (r) => r.end());
+  } catch (err) {
+    if (!(err instanceof StaleSocketError) || req.signal?.aborted) throw err;
+    return startOnce(req, (r) => r.end());
+  }
+}
+
+function startOnce(req: HttpRequest, send: (r: import('node:http').ClientRequest) => void): Promise<HttpResponse> {
   const what = `${req.method} ${req.url}`;
   return new Promise<HttpResponse>((resolve, reject) => {
     const r = https.request(req.url, { method: req.method, agent: req.agent, signal: req.signal });
@@ -65,13 +86,22 @@ export function startRequest(
         r.destroy(Object.assign(new Error(`no answer for ${req.idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })),
       );
     }
+    let answered = false;
     r.on('response', (res) => {
+      answered = true;
       // Consumers read with for-await (which sees errors); this only keeps a reset mid-body from
       // becoming an uncaught exception when a body is left unread.
       res.on('error', () => undefined);
+      // After an error answer XRootD closes its end: never hand that socket to the next request.
+      if ((res.statusCode ?? 0) >= 400) res.on('end', () => res.socket?.destroy());
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
     });
-    r.on('error', (err) => reject(toStorageError(err, what)));
+    r.on('error', (err) => {
+      const e = toStorageError(err, what);
+      const code = (err as NodeJS.ErrnoException).code;
+      const reset = code === 'ECONNRESET' || code === 'EPIPE';
+      reject(reset && !answered && r.reusedSocket ? new StaleSocketError(e) : e);
+    });
     send(r);
   });
 }

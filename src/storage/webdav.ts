@@ -3,7 +3,15 @@ import { Readable } from 'node:stream';
 import { digestLookupTimeoutMs } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
 import { httpStatusError, permanentError, retryableError } from './errors.js';
-import { agentFor, httpCall, readText, startRequest, type HttpResponse, type TlsOptions } from './http.js';
+import {
+  agentFor,
+  httpCall,
+  readText,
+  StaleSocketError,
+  startRequest,
+  type HttpResponse,
+  type TlsOptions,
+} from './http.js';
 import { PerfMarkerParser, type TpcOutcome } from './perf-markers.js';
 import { pumpWithChecksums, TransferGuard } from './pump.js';
 import { safeWrite } from './safe-write.js';
@@ -110,16 +118,26 @@ export class WebDavAdapter implements FullStorageAdapter {
 
   /** PUT a source, checksumming as it goes. Creates the parent directories when the server does not. */
   async put(source: UploadSource, url: string, opts: UploadOptions): Promise<Checksums> {
-    const first = await this.putOnce(source, url, opts);
+    const first = await this.putFresh(source, url, opts);
     if ('checksums' in first) return first.checksums;
     // 409 (or 404) on PUT: the parent directory is missing on servers that do not create it (dCache, Apache).
     if (first.status === 409 || first.status === 404) {
       await this.mkdirs(dirname(parseStorageUrl(url).path), url, opts.signal);
-      const second = await this.putOnce(source, url, opts);
+      const second = await this.putFresh(source, url, opts);
       if ('checksums' in second) return second.checksums;
       throw httpStatusError(second.status, `PUT ${url}`, second.text);
     }
     throw httpStatusError(first.status, `PUT ${url}`, first.text);
+  }
+
+  /** putOnce, sent again (source re-opened) when it went out on a kept-alive socket the server had closed. */
+  private async putFresh(source: UploadSource, url: string, opts: UploadOptions): ReturnType<WebDavAdapter['putOnce']> {
+    try {
+      return await this.putOnce(source, url, opts);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError) || opts.signal?.aborted) throw err;
+      return this.putOnce(source, url, opts);
+    }
   }
 
   private async putOnce(

@@ -196,6 +196,31 @@ describe('big files', () => {
   );
 });
 
+describe('retried transfers', () => {
+  // A retry first deletes the temporaries of earlier attempts; the absent ones answer 404, after which
+  // XRootD closes its end of the kept-alive connection. The transfer must not go out on that socket.
+  const data = randomBytes(20 * 1024 * 1024 + 1);
+  it.each(['davs', 'root'] as const)('%s: attempt 5 of an upload is sent and verified', async (scheme) => {
+    const rel = `retried-${scheme}/attempt-5.bin`;
+    const target = scheme === 'davs' ? davs('LANDING-1', rel) : root('SAFE-2', rel);
+    const expected = await sums(data);
+    for (const round of [1, 2]) {
+      const t = target.replace('.bin', `-${round}.bin`);
+      const res = await adapterFor(t).upload(localFile(`retried-${scheme}`, data), t, { attempt: 5, expected });
+      expect(res).toMatchObject({ alreadyThere: false, checksums: expected });
+    }
+    expect(leftovers(path.dirname(onDisk(scheme === 'davs' ? 'LANDING-1' : 'SAFE-2', rel)))).toEqual([]);
+  });
+
+  it('attempt 5 of a third-party copy is sent', async () => {
+    const src = davs('LANDING-1', 'retried-copy/src.bin');
+    const expected = await sums(data);
+    await adapterFor(src).upload(localFile('retried-copy', data), src);
+    const dst = davs('SAFE-1', 'retried-copy/dst.bin');
+    expect(await copy(src, dst, { expected, attempt: 5 })).toMatchObject({ mode: 'tpc-pull', alreadyThere: false });
+  });
+});
+
 describe('copy', () => {
   const data = randomBytes(5 * 1024 * 1024 + 3);
   let expected: Checksums;
