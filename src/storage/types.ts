@@ -69,7 +69,7 @@ export interface StorageAdapter {
   /** Size of the object, or undefined when it does not exist. */
   stat(url: string, signal?: AbortSignal): Promise<StatResult | undefined>;
   /** Upload a local file to `url` safely (temporary name, verify, rename); see upload semantics in src/storage/README. */
-  upload(localPath: string, url: string, opts?: TransferOptions & { expected?: Checksums }): Promise<UploadResult>;
+  upload(localPath: string, url: string, opts?: UploadOptions): Promise<UploadResult>;
   /** Compare size and adler32 (md5 when `expected.md5` and offered) of the object at `url`. */
   verify(url: string, expected: Checksums, opts?: VerifyOptions): Promise<VerifyResult>;
   /** Read the object as a stream (for read-back verification and streamed copies). */
