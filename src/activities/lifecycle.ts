@@ -5,12 +5,12 @@ import { getDid, setMetadataBulk, attach, type Did } from '../rucio/dids.js';
 import { ensureDataset, ensureRule, registerReplicas } from '../rucio/ensure.js';
 import { declareTombstone, listReplicas } from '../rucio/replicas.js';
 import { getRule, deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
-import { lfns2pfns, listRses, rseAttributes } from '../rucio/rses.js';
+import { RseCache } from '../rucio/rse-cache.js';
 import { RucioError } from '../rucio/errors.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
 import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
 import { copy } from '../storage/copy.js';
-import type { Checksums, VerifyResult } from '../storage/types.js';
+import type { Checksums, UploadOptions, VerifyResult } from '../storage/types.js';
 import { classify, permanent } from './failures.js';
 import { verifyChoiceFor, type VerifyChoice } from './verify-policy.js';
 
@@ -20,34 +20,51 @@ export interface ActivityDeps {
   account: string;
   /** Scheme used to reach RSEs (davs by default). */
   scheme?: string;
+  /** Shared RSE facts (default: one per set of activities). */
+  rseCache?: RseCache;
 }
 
-/** Heartbeat at most every second with the bytes done, and expose the cancellation signal. */
-function progress() {
+export interface Progress {
+  signal: AbortSignal;
+  onProgress: (bytes: number) => void;
+  attempt: number;
+  /** Storage and checksum calls fail (retryably) when no byte moved for this long. */
+  noProgressTimeoutMs: number;
+}
+
+/**
+ * Run a transfer or checksum activity body with heartbeats on a timer: they say the worker is alive, so
+ * a killed worker is noticed within the heartbeat timeout. A transfer that stalls is caught by the storage
+ * layer's own no-progress guard, set to the same timeout; waiting on a server-side digest or rename under
+ * load (XRootD queues checksum computations) is not mistaken for a stall.
+ */
+async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
   const ctx = Context.current();
-  let last = 0;
-  return {
-    signal: ctx.cancellationSignal,
-    onProgress: (bytes: number) => {
-      const now = Date.now();
-      if (now - last < 1000) return;
-      last = now;
-      ctx.heartbeat({ bytes });
-    },
-    attempt: ctx.info.attempt,
-  };
+  const timeoutMs = ctx.info.heartbeatTimeoutMs || 60_000;
+  let bytes = 0;
+  const timer = setInterval(() => ctx.heartbeat({ bytes }), Math.max(1000, Math.min(5000, timeoutMs / 4)));
+  try {
+    return await fn({
+      signal: ctx.cancellationSignal,
+      onProgress: (b) => {
+        bytes = b;
+      },
+      attempt: ctx.info.attempt,
+      noProgressTimeoutMs: timeoutMs,
+    });
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export function createActivities(deps: ActivityDeps) {
   const { rucio } = deps;
   const scheme = deps.scheme ?? 'davs';
+  // RSE protocols, attributes and expressions change rarely: minutes of caching save ~13 REST calls a file.
+  const rseCache = deps.rseCache ?? new RseCache(rucio);
 
-  async function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
-    const map = await lfns2pfns(rucio, rse, [did], { scheme, operation });
-    const pfn = map[`${did.scope}:${did.name}`];
-    if (!pfn)
-      throw new RucioError(`Rucio gave no ${scheme} PFN for ${did.scope}:${did.name} on ${rse}`, 'permanent', 'NoPfn');
-    return pfn;
+  function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
+    return rseCache.pfn(rse, did, scheme, operation);
   }
 
   /** A permanent Rucio error, prefixed with the part of the request it is about. */
@@ -64,7 +81,20 @@ export function createActivities(deps: ActivityDeps) {
 
   /** How copies on `rse` are verified: the RSE's `ingest_verify` attribute, else digest-then-read-back. */
   async function verifyChoice(rse: string, readbackFallback = true): Promise<VerifyChoice> {
-    return verifyChoiceFor(rse, await rseAttributes(rucio, rse), readbackFallback);
+    return verifyChoiceFor(rse, await rseCache.attributes(rse), readbackFallback);
+  }
+
+  /** Options of a write to `rse` (upload or copy): progress, the expected content, the RSE's verify policy. */
+  async function writeOptions(p: Progress, rse: string, expected: Checksums, md5: boolean): Promise<UploadOptions> {
+    return {
+      onProgress: p.onProgress,
+      signal: p.signal,
+      noProgressTimeoutMs: p.noProgressTimeoutMs,
+      md5,
+      expected,
+      attempt: p.attempt,
+      verify: await verifyChoice(rse),
+    };
   }
 
   function sourceUrl(source: Source): string {
@@ -81,7 +111,7 @@ export function createActivities(deps: ActivityDeps) {
         await explained(pfnOn(input.landingRse, input.did), `landing RSE ${input.landingRse} (--rse)`);
         for (const t of input.qos) {
           const rses = await explained(
-            listRses(rucio, t.rseExpression),
+            rseCache.resolve(t.rseExpression),
             `QoS target ${t.copies}:${t.rseExpression} (--qos)`,
           );
           if (rses.length < t.copies) {
@@ -96,68 +126,73 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Step 1: size and checksums of the source, refusing what cannot be a complete file. */
     async inspectSource(input: { source: Source; md5: boolean; allowEmpty: boolean }): Promise<Checksums> {
-      return classify(async () => {
-        const p = progress();
-        let sums: Checksums;
-        if (input.source.kind === 'local') {
-          const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
+      return classify(() =>
+        heartbeating(async (p) => {
+          let sums: Checksums;
+          if (input.source.kind === 'local') {
+            const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
+              throw permanent(
+                `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
+                'SourceNotReadable',
+              );
+            });
+            if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
+            await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+              throw permanent(
+                `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
+                'SourceNotReadable',
+              );
+            });
+            sums = await checksumFile(input.source.path, {
+              md5: input.md5,
+              onProgress: p.onProgress,
+              signal: p.signal,
+              noProgressTimeoutMs: p.noProgressTimeoutMs,
+            });
+          } else {
+            const adapter = adapterFor(input.source.pfn);
+            const st = await adapter.stat(input.source.pfn, p.signal);
+            if (!st)
+              throw permanent(`source ${input.source.pfn} does not exist on ${input.source.rse}`, 'SourceNotFound');
+            const stream = await adapter.read(input.source.pfn, p.signal);
+            sums = await checksumStream(stream, {
+              md5: input.md5,
+              onProgress: p.onProgress,
+              signal: p.signal,
+              noProgressTimeoutMs: p.noProgressTimeoutMs,
+            });
+          }
+          if (sums.bytes === 0 && !input.allowEmpty) {
             throw permanent(
-              `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
-              'SourceNotReadable',
+              `source ${sourceUrl(input.source)} is empty (0 bytes): most often a write still in progress or failed. Re-run with --allow-empty if it is meant to be empty.`,
+              'EmptySource',
             );
-          });
-          if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
-          await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-            throw permanent(
-              `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
-              'SourceNotReadable',
-            );
-          });
-          sums = await checksumFile(input.source.path, { md5: input.md5, onProgress: p.onProgress, signal: p.signal });
-        } else {
-          const adapter = adapterFor(input.source.pfn);
-          const st = await adapter.stat(input.source.pfn, p.signal);
-          if (!st)
-            throw permanent(`source ${input.source.pfn} does not exist on ${input.source.rse}`, 'SourceNotFound');
-          const stream = await adapter.read(input.source.pfn, p.signal);
-          sums = await checksumStream(stream, { md5: input.md5, onProgress: p.onProgress, signal: p.signal });
-        }
-        if (sums.bytes === 0 && !input.allowEmpty) {
-          throw permanent(
-            `source ${sourceUrl(input.source)} is empty (0 bytes): most often a write still in progress or failed. Re-run with --allow-empty if it is meant to be empty.`,
-            'EmptySource',
-          );
-        }
-        return sums;
-      });
+          }
+          return sums;
+        }),
+      );
     },
 
     /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
     async upload(input: { source: Source; did: Did; landingRse: string; checksums: Checksums; md5: boolean }) {
-      return classify(async () => {
-        const p = progress();
-        const pfn = await pfnOn(input.landingRse, input.did);
-        const opts = {
-          onProgress: p.onProgress,
-          signal: p.signal,
-          md5: input.md5,
-          expected: input.checksums,
-          attempt: p.attempt,
-          verify: await verifyChoice(input.landingRse),
-        };
-        const result =
-          input.source.kind === 'local'
-            ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
-            : await copy(input.source.pfn, pfn, opts);
-        const sent = 'checksums' in result ? result.checksums : undefined;
-        if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
-          // Retryable: the source changed between inspect and upload; the next attempt re-reads it.
-          throw new Error(
-            `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, sent ${sent.bytes} B adler32 ${sent.adler32}`,
-          );
-        }
-        return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
-      });
+      return classify(() =>
+        heartbeating(async (p) => {
+          const pfn = await pfnOn(input.landingRse, input.did);
+          const opts = await writeOptions(p, input.landingRse, input.checksums, input.md5);
+          const result =
+            input.source.kind === 'local'
+              ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
+              : await copy(input.source.pfn, pfn, opts);
+          const sent = 'checksums' in result ? result.checksums : undefined;
+          if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
+            // Retryable: the source changed between inspect and upload; the next attempt re-reads it.
+            throw new Error(
+              `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, sent ${sent.bytes} B adler32 ${sent.adler32}`,
+            );
+          }
+          return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
+        }),
+      );
     },
 
     /** Step 3: file DID + replica + metadata + dataset attachment; every call idempotent. */
@@ -205,48 +240,42 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Step 4 (direct mode): copy to RSEs matching the expression and register those replicas. */
     async replicateDirect(input: { did: Did; target: QosTarget; fromRse: string; checksums: Checksums; md5: boolean }) {
-      return classify(async () => {
-        const p = progress();
-        const candidates = await listRses(rucio, input.target.rseExpression);
-        if (candidates.length < input.target.copies) {
-          throw permanent(
-            `expression ${input.target.rseExpression} matches ${candidates.length} RSE(s) (${candidates.join(', ') || 'none'}), fewer than the ${input.target.copies} copies asked`,
-            'InsufficientTargetRSEs',
+      return classify(() =>
+        heartbeating(async (p) => {
+          const candidates = await rseCache.resolve(input.target.rseExpression);
+          if (candidates.length < input.target.copies) {
+            throw permanent(
+              `expression ${input.target.rseExpression} matches ${candidates.length} RSE(s) (${candidates.join(', ') || 'none'}), fewer than the ${input.target.copies} copies asked`,
+              'InsufficientTargetRSEs',
+            );
+          }
+          const have = new Set<string>();
+          for await (const r of listReplicas(rucio, [input.did])) {
+            for (const [rse, state] of Object.entries(r.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
+          }
+          // Prefer RSEs that already hold the file: a retried activity never copies twice.
+          const chosen = [...candidates.filter((r) => have.has(r)), ...candidates.filter((r) => !have.has(r))].slice(
+            0,
+            input.target.copies,
           );
-        }
-        const have = new Set<string>();
-        for await (const r of listReplicas(rucio, [input.did])) {
-          for (const [rse, state] of Object.entries(r.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
-        }
-        // Prefer RSEs that already hold the file: a retried activity never copies twice.
-        const chosen = [...candidates.filter((r) => have.has(r)), ...candidates.filter((r) => !have.has(r))].slice(
-          0,
-          input.target.copies,
-        );
-        const src = await pfnOn(input.fromRse, input.did, 'read');
-        const copied: Array<{ rse: string; mode: string }> = [];
-        for (const rse of chosen) {
-          if (have.has(rse)) continue;
-          const dst = await pfnOn(rse, input.did);
-          const res = await copy(src, dst, {
-            onProgress: p.onProgress,
-            signal: p.signal,
-            md5: input.md5,
-            expected: input.checksums,
-            attempt: p.attempt,
-            verify: await verifyChoice(rse),
-          });
-          const file = {
-            ...input.did,
-            bytes: input.checksums.bytes,
-            adler32: input.checksums.adler32,
-            md5: input.checksums.md5,
-          };
-          await registerReplicas(rucio, rse, [file]);
-          copied.push({ rse, mode: res.mode });
-        }
-        return { rses: chosen, copied, attempt: p.attempt };
-      });
+          const src = await pfnOn(input.fromRse, input.did, 'read');
+          const copied: Array<{ rse: string; mode: string }> = [];
+          for (const rse of chosen) {
+            if (have.has(rse)) continue;
+            const dst = await pfnOn(rse, input.did);
+            const res = await copy(src, dst, await writeOptions(p, rse, input.checksums, input.md5));
+            const file = {
+              ...input.did,
+              bytes: input.checksums.bytes,
+              adler32: input.checksums.adler32,
+              md5: input.checksums.md5,
+            };
+            await registerReplicas(rucio, rse, [file]);
+            copied.push({ rse, mode: res.mode });
+          }
+          return { rses: chosen, copied, attempt: p.attempt };
+        }),
+      );
     },
 
     async ruleStatus(input: { ruleId: string }): Promise<
@@ -271,53 +300,54 @@ export function createActivities(deps: ActivityDeps) {
      * storage confirms it (Digest, or read-back).
      */
     async verifyReplicas(input: { did: Did; checksums: Checksums; ruleIds: string[]; readbackFallback: boolean }) {
-      return classify(async () => {
-        const p = progress();
-        const did = await getDid(rucio, input.did);
-        if (did.bytes !== input.checksums.bytes || (did.adler32 ?? '').toLowerCase() !== input.checksums.adler32) {
-          throw permanent(
-            `Rucio holds ${input.did.scope}:${input.did.name} as ${did.bytes} B adler32 ${did.adler32}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
-            'VerificationFailed',
-          );
-        }
-        const rses = new Set<string>();
-        for (const id of input.ruleIds) {
-          const locks = await listRuleLocks(rucio, id);
-          if (locks.length === 0) throw new Error(`rule ${id} has no locks yet`);
-          for (const l of locks) {
-            if (l.state !== 'OK') throw new Error(`rule ${id}: lock on ${l.rse} is ${l.state}, not OK yet`);
-            rses.add(l.rse);
-          }
-        }
-        const states = new Map<string, string>();
-        for await (const r of listReplicas(rucio, [input.did]))
-          for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
-        const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
-        for (const rse of [...rses].sort()) {
-          if (states.get(rse) !== 'AVAILABLE') {
+      return classify(() =>
+        heartbeating(async (p) => {
+          const did = await getDid(rucio, input.did);
+          if (did.bytes !== input.checksums.bytes || (did.adler32 ?? '').toLowerCase() !== input.checksums.adler32) {
             throw permanent(
-              `replica on ${rse} is ${states.get(rse) ?? 'missing'} in Rucio, not AVAILABLE`,
+              `Rucio holds ${input.did.scope}:${input.did.name} as ${did.bytes} B adler32 ${did.adler32}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
               'VerificationFailed',
             );
           }
-          const pfn = await pfnOn(rse, input.did, 'read');
-          const choice = await verifyChoice(rse, input.readbackFallback);
-          const result = await adapterFor(pfn).verify(pfn, input.checksums, {
-            signal: p.signal,
-            onProgress: p.onProgress,
-            readbackFallback: choice.readbackFallback,
-            forceReadback: choice.forceReadback,
-          });
-          if (!result.ok) {
-            throw permanent(
-              `replica on ${rse} (${pfn}) failed verification by ${result.method}: ${result.reason ?? 'mismatch'}`,
-              'VerificationFailed',
-            );
+          const rses = new Set<string>();
+          for (const id of input.ruleIds) {
+            const locks = await listRuleLocks(rucio, id);
+            if (locks.length === 0) throw new Error(`rule ${id} has no locks yet`);
+            for (const l of locks) {
+              if (l.state !== 'OK') throw new Error(`rule ${id}: lock on ${l.rse} is ${l.state}, not OK yet`);
+              rses.add(l.rse);
+            }
           }
-          results.push({ rse, pfn, result });
-        }
-        return { verified: results.map((r) => ({ rse: r.rse, method: r.result.method })) };
-      });
+          const states = new Map<string, string>();
+          for await (const r of listReplicas(rucio, [input.did]))
+            for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
+          const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
+          for (const rse of [...rses].sort()) {
+            if (states.get(rse) !== 'AVAILABLE') {
+              throw permanent(
+                `replica on ${rse} is ${states.get(rse) ?? 'missing'} in Rucio, not AVAILABLE`,
+                'VerificationFailed',
+              );
+            }
+            const pfn = await pfnOn(rse, input.did, 'read');
+            const choice = await verifyChoice(rse, input.readbackFallback);
+            const result = await adapterFor(pfn).verify(pfn, input.checksums, {
+              signal: p.signal,
+              onProgress: p.onProgress,
+              readbackFallback: choice.readbackFallback,
+              forceReadback: choice.forceReadback,
+            });
+            if (!result.ok) {
+              throw permanent(
+                `replica on ${rse} (${pfn}) failed verification by ${result.method}: ${result.reason ?? 'mismatch'}`,
+                'VerificationFailed',
+              );
+            }
+            results.push({ rse, pfn, result });
+          }
+          return { verified: results.map((r) => ({ rse: r.rse, method: r.result.method })) };
+        }),
+      );
     },
 
     /** Step 6: remove the origin copy; for an RSE origin the Rucio way (tombstone → reaper). */

@@ -80,6 +80,9 @@ export const rucioLogRedactPaths = [
 
 const REDACTED = '[redacted]';
 
+/** Transport errors of a connection the server had already closed (nothing was processed). */
+const staleConnectionCodes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
 /**
  * A typed Rucio REST client: one connection pool, token handling (cached, renewed before expiry,
  * re-authenticated once on a 401), errors classified by `ExceptionClass`, NDJSON lists streamed.
@@ -129,7 +132,8 @@ export class RucioClient {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       connections: 64,
-      keepAliveTimeout: 30_000,
+      // Below the idle timeouts of the servers in front of Rucio (Apache 5 s, gunicorn 2 s by default).
+      keepAliveTimeout: 1_500,
       // e.g. /accounts/whoami answers 303 to /accounts/<name>
     }).compose(interceptors.redirect({ maxRedirections: 3 }));
   }
@@ -319,11 +323,19 @@ export class RucioClient {
     }
     const started = Date.now();
     let res: Dispatcher.ResponseData;
-    try {
-      res = await request(url, { method, headers, body, dispatcher: this.#dispatcher });
-    } catch (err) {
-      this.#report({ kind: 'api', method, path, ms: Date.now() - started, retried });
-      throw this.#scrub(transportError(err, `${method} ${path}`));
+    for (let send = 1; ; send++) {
+      try {
+        res = await request(url, { method, headers, body, dispatcher: this.#dispatcher });
+        break;
+      } catch (err) {
+        this.#report({ kind: 'api', method, path, ms: Date.now() - started, retried });
+        const e = transportError(err, `${method} ${path}`);
+        // A kept-alive connection the server closed as we reused it (gunicorn and Apache close idle ones
+        // after a few seconds): the request did not get through, send it once more on a new connection.
+        // Repeating even a POST is safe here: every write the lifecycle makes is idempotent.
+        if (send === 1 && staleConnectionCodes.has(e.exceptionClass ?? '')) continue;
+        throw this.#scrub(e);
+      }
     }
     const ms = Date.now() - started;
     this.#log?.debug({ method, path, status: res.statusCode, ms, retried }, 'rucio call');

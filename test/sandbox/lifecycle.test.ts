@@ -129,16 +129,19 @@ describe('file lifecycle on the sandbox', () => {
   it('verifies copies the way the RSE asks (ingest_verify=readback) before deleting the origin', async () => {
     const root = sandboxRucioClient('root');
     await setRseAttribute(root, 'CHEAP-1', verifyAttribute, 'readback');
+    // A new worker: workers keep RSE attributes for minutes, so the running one may not see it yet.
+    const fresh = await startLifecycle();
     try {
       const file = writeRandomFile(dir, `${uniq('readback')}.dat`, 3 * 1024 * 1024);
       const input = fileInput(file, { qos: ['1:QOS=CHEAP-ANALYSIS', '1:SAFE-1'], deleteOrigin: true });
-      const result = (await (await env.start(input)).handle.result()) as IngestResult;
+      const result = (await (await fresh.start(input)).handle.result()) as IngestResult;
       expect(result.verified).toEqual([
         { rse: 'CHEAP-1', method: 'readback' },
         { rse: 'SAFE-1', method: 'digest' },
       ]);
       expect(result.originDeleted).toBe(true);
     } finally {
+      await fresh.stop();
       await deleteRseAttribute(root, 'CHEAP-1', verifyAttribute);
       await root.close();
     }

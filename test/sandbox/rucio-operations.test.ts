@@ -13,6 +13,7 @@ import {
 } from '../../src/rucio/dids.js';
 import { ensureCollection, ensureDataset, ensureRule, registerReplicas } from '../../src/rucio/ensure.js';
 import { RucioError } from '../../src/rucio/errors.js';
+import { RseCache } from '../../src/rucio/rse-cache.js';
 import { buildPfn, hashLfnPath } from '../../src/rucio/lfn2pfn.js';
 import {
   addReplicas,
@@ -392,5 +393,55 @@ describe('rules', () => {
       exceptionClass: 'InvalidObject',
     });
     expect(calls.length).toBe(before);
+  });
+});
+
+describe('RseCache', () => {
+  const dids = Array.from({ length: 20 }, (_, i) => ({ scope, name: `cache-${run}-${i}.dat` }));
+
+  it('computes PFNs on a deterministic RSE after one confirmation by lfns2pfns', async () => {
+    const cache = new RseCache(rucio);
+    const { value: pfns, calls: made } = await counted('RseCache.pfn, 20 files on one RSE', async () => {
+      const out: string[] = [];
+      for (const d of dids) out.push(await cache.pfn('LANDING-1', d, 'davs', 'write'));
+      return out;
+    });
+    expect(made).toEqual(['GET /rses/LANDING-1 200', 'GET /rses/LANDING-1/lfns2pfns 200']);
+    const rucioSays = await lfns2pfns(rucio, 'LANDING-1', dids, { scheme: 'davs', operation: 'write' });
+    expect(pfns).toEqual(dids.map((d) => rucioSays[`${d.scope}:${d.name}`]));
+  });
+
+  it('asks Rucio for every PFN on an RSE whose lfn2pfn algorithm is not hash', async () => {
+    const rse = `TMP-ID-${run.toUpperCase()}`;
+    try {
+      await addRse(root, rse, { deterministic: true });
+      await addProtocol(root, rse, (await rseProtocols(root, 'LANDING-1')).find((x) => x.scheme === 'davs')!);
+      await setRseAttribute(root, rse, 'lfn2pfn_algorithm', 'identity');
+      const cache = new RseCache(rucio);
+      const { value: pfns, calls: made } = await counted('RseCache.pfn, 3 files, identity algorithm', async () => {
+        const out: string[] = [];
+        for (const d of dids.slice(0, 3)) out.push(await cache.pfn(rse, d, 'davs', 'write'));
+        return out;
+      });
+      expect(made.filter((c) => c.includes('lfns2pfns'))).toHaveLength(3);
+      expect(pfns[0]).toMatch(new RegExp(`/${scope}/${dids[0]!.name}$`));
+      expect(pfns[0]).not.toContain(hashLfnPath(scope, dids[0]!.name));
+    } finally {
+      await root.send('DELETE', `/rses/${rse}`);
+    }
+  });
+
+  it('keeps attributes and expression resolutions, but not failures', async () => {
+    const cache = new RseCache(rucio);
+    const { calls: made } = await counted('RseCache attributes + resolve, twice each', async () => {
+      for (let i = 0; i < 2; i++) {
+        expect(await cache.resolve('QOS=SAFE')).toEqual(['SAFE-1', 'SAFE-2']);
+        expect(await cache.attributes('SAFE-1')).toMatchObject({ QOS: 'SAFE' });
+      }
+    });
+    expect(made).toHaveLength(2);
+    for (let i = 0; i < 2; i++) {
+      expect(await rejection(cache.resolve('QOS=(('))).toMatchObject({ exceptionClass: 'InvalidRSEExpression' });
+    }
   });
 });
