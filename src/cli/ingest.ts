@@ -100,9 +100,10 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
       taskQueue,
       workflowId,
       args: [input],
-      // Same file while running → attach; after it completed → refuse to run it again.
+      // Same file while running → attach; after it completed → report that run, never ingest twice;
+      // after it failed (or was terminated) → a new run, once the cause is fixed: every step is idempotent.
       workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       typedSearchAttributes: [
         { key: saKeys.scope, value: input.did.scope },
         { key: saKeys.dataset, value: `${input.dataset.scope}:${input.dataset.name}` },

@@ -192,6 +192,12 @@ describe('file lifecycle on the sandbox', () => {
     expect(f.type).toBe('SourceNotReadable');
     expect(f.message).toMatch(/ENOENT/);
     await expect(getDid(env.rucio, { scope: 'user.demo', name })).rejects.toBeInstanceOf(RucioError);
+
+    // Once the file is there, starting it again runs a new lifecycle (a failed one does not block it).
+    writeRandomFile(dir, name, 4096);
+    const again = await env.start(fileInput(path.join(dir, name), { qos: ['1:QOS=CHEAP-ANALYSIS'] }));
+    expect(again.started).toBe(true);
+    expect(((await again.handle.result()) as IngestResult).step).toBe('done');
   });
 
   it('refuses a 0-byte file by default and accepts it when allowed', async () => {
