@@ -120,14 +120,24 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
 }
 
 /** Is a worker polling this task queue? If not, `--wait` runs one in-process. */
-async function hasPollers(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
+/**
+ * Whether a worker polls the task queue. Temporal remembers pollers for minutes after they are gone, so only
+ * recent polls count: a live worker renews its long poll at least every minute.
+ */
+async function hasLivePoller(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
   const res = await client.workflowService.describeTaskQueue({
     namespace,
     taskQueue: { name: taskQueue },
     taskQueueType: 1,
   });
-  return (res.pollers ?? []).length > 0;
+  const recent = Date.now() - livePollerWindowMs;
+  return (res.pollers ?? []).some((p) => {
+    const t = p.lastAccessTime;
+    return t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) > recent : false;
+  });
 }
+
+const livePollerWindowMs = 70_000;
 
 export function fileCommand(): Command {
   return new Command('file')
@@ -162,8 +172,8 @@ export function fileCommand(): Command {
       const input = buildInput(source, o);
       const target = temporalTargetFromEnv();
       const { client, close } = await connectClient(target);
-      let embedded: Awaited<ReturnType<typeof createIngestWorker>> | undefined;
-      let running: Promise<void> | undefined;
+      let embedding: Promise<{ w: Awaited<ReturnType<typeof createIngestWorker>>; running: Promise<void> }> | undefined;
+      let recheck: NodeJS.Timeout | undefined;
       try {
         const { handle, started } = await startIngest(client, input, o.taskQueue);
         if (!o.json) console.error(`${started ? 'started' : 'already known'}: ${handle.workflowId}`);
@@ -171,23 +181,41 @@ export function fileCommand(): Command {
           if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, started }));
           return;
         }
-        if (!(await hasPollers(client, target.namespace, o.taskQueue))) {
-          if (!o.json) console.error(`no worker polls task queue ${o.taskQueue}: running one in this process`);
-          embedded = await createIngestWorker({
-            ...workerConfigFromEnv(),
-            temporalAddress: target.address,
-            namespace: target.namespace,
-            taskQueue: o.taskQueue,
-          });
-          running = embedded.worker.run();
-        }
+        // At most one embedded worker, started now or later by the re-check below.
+        const embed = () =>
+          (embedding ??= (async () => {
+            if (!o.json) console.error(`no worker polls task queue ${o.taskQueue}: running one in this process`);
+            // The CLI reports the outcome itself: the worker stays quiet unless LOG_LEVEL says otherwise.
+            const logger = createLogger('rucio-ingest-file', process.env.LOG_LEVEL ?? 'silent');
+            const w = await createIngestWorker(
+              {
+                ...workerConfigFromEnv(),
+                temporalAddress: target.address,
+                namespace: target.namespace,
+                taskQueue: o.taskQueue,
+              },
+              { logger },
+            );
+            return { w, running: w.worker.run() };
+          })());
+        if (!(await hasLivePoller(client, target.namespace, o.taskQueue))) await embed();
+        else if (!o.json) console.error(`a worker polls task queue ${o.taskQueue}: following the file`);
+        // The worker seen may be one that just stopped: look again while waiting, and take over if it is gone.
+        recheck = setInterval(() => {
+          if (embedding) return clearInterval(recheck);
+          hasLivePoller(client, target.namespace, o.taskQueue)
+            .then((live) => (live ? undefined : embed()))
+            .catch(() => undefined);
+        }, 5_000);
         const result = await followToEnd(handle, !!o.json);
         print(result, !!o.json);
       } finally {
-        if (embedded) {
-          embedded.worker.shutdown();
-          await running;
-          await embedded.close();
+        clearInterval(recheck);
+        const e = await embedding?.catch(() => undefined);
+        if (e) {
+          e.w.worker.shutdown();
+          await e.running;
+          await e.w.close();
         }
         await close();
       }
