@@ -13,6 +13,7 @@ import { copy } from '../storage/copy.js';
 import type { Checksums, UploadOptions, VerifyResult } from '../storage/types.js';
 import { classify, permanent } from './failures.js';
 import { verifyChoiceFor, type VerifyChoice } from './verify-policy.js';
+import { resumableChecksumMinBytes, usableCheckpoint } from './checksum-resume.js';
 
 export interface ActivityDeps {
   rucio: RucioClient;
@@ -30,6 +31,10 @@ export interface Progress {
   attempt: number;
   /** Storage and checksum calls fail (retryably) when no byte moved for this long. */
   noProgressTimeoutMs: number;
+  /** What the previous attempt's last heartbeat carried. */
+  previousDetails: unknown;
+  /** Add to what each heartbeat carries (read at heartbeat time). */
+  setDetails(extra: () => Record<string, unknown>): void;
 }
 
 /**
@@ -42,7 +47,8 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
   const ctx = Context.current();
   const timeoutMs = ctx.info.heartbeatTimeoutMs || 60_000;
   let bytes = 0;
-  const timer = setInterval(() => ctx.heartbeat({ bytes }), Math.max(1000, Math.min(5000, timeoutMs / 4)));
+  let extra: () => Record<string, unknown> = () => ({});
+  const timer = setInterval(() => ctx.heartbeat({ bytes, ...extra() }), Math.max(1000, Math.min(5000, timeoutMs / 4)));
   try {
     return await fn({
       signal: ctx.cancellationSignal,
@@ -51,6 +57,10 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
       },
       attempt: ctx.info.attempt,
       noProgressTimeoutMs: timeoutMs,
+      previousDetails: ctx.info.heartbeatDetails,
+      setDetails: (f) => {
+        extra = f;
+      },
     });
   } finally {
     clearInterval(timer);
@@ -143,11 +153,25 @@ export function createActivities(deps: ActivityDeps) {
                 'SourceNotReadable',
               );
             });
+            const file = { path: input.source.path, size: st.size, mtimeMs: st.mtimeMs, md5: input.md5 };
+            const resumeFrom = usableCheckpoint(p.previousDetails, file);
+            if (resumeFrom) {
+              Context.current().log.info('resuming the checksum where the previous attempt stopped', {
+                path: file.path,
+                fromByte: resumeFrom.bytes,
+              });
+            }
             sums = await checksumFile(input.source.path, {
               md5: input.md5,
               onProgress: p.onProgress,
               signal: p.signal,
               noProgressTimeoutMs: p.noProgressTimeoutMs,
+              resumeFrom,
+              // Each heartbeat then carries the hashers' state, for the next attempt to carry on from.
+              onCheckpointable:
+                st.size >= resumableChecksumMinBytes || resumeFrom
+                  ? (read) => p.setDetails(() => ({ checkpoint: { ...file, state: read() } }))
+                  : undefined,
             });
           } else {
             const adapter = adapterFor(input.source.pfn);

@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { adler32 } from 'hash-wasm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resumableChecksumMinBytes } from '../../src/activities/checksum-resume.js';
+import { createActivities } from '../../src/activities/lifecycle.js';
+import { RucioClient } from '../../src/rucio/client.js';
+import { ChecksumAccumulator, checksumFile, type ChecksumCheckpoint } from '../../src/storage/checksum.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-ingest-resume-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function writeFile(name: string, bytes: number): string {
+  const p = path.join(dir, name);
+  const block = randomBytes(8 * 1024 * 1024);
+  const fd = fs.openSync(p, 'w');
+  for (let done = 0, i = 0; done < bytes; i++) {
+    block.writeUInt32LE(i, 0);
+    const n = Math.min(block.length, bytes - done);
+    fs.writeSync(fd, block, 0, n);
+    done += n;
+  }
+  fs.closeSync(fd);
+  return p;
+}
+
+describe('resumable checksums', () => {
+  const data = randomBytes(3 * 1024 * 1024 + 17);
+  const file = path.join(dir, 'small.bin');
+  fs.writeFileSync(file, data);
+
+  it.each([true, false])('carry on from a checkpoint to the same adler32 and md5 (md5: %s)', async (md5) => {
+    const acc = await ChecksumAccumulator.create(md5, { resumable: true });
+    acc.update(data.subarray(0, 1_000_001));
+    const cp = acc.checkpoint()!;
+    expect(cp.bytes).toBe(1_000_001);
+    const resumed = await checksumFile(file, { md5, resumeFrom: cp });
+    expect(resumed.bytes).toBe(data.length);
+    expect(resumed.adler32).toBe(await adler32(data));
+    expect(resumed.md5).toBe(md5 ? createHash('md5').update(data).digest('hex') : undefined);
+  });
+
+  it("Node's md5 gives no checkpoint: only the resumable mode does", async () => {
+    expect((await ChecksumAccumulator.create(true)).checkpoint()).toBeUndefined();
+    expect((await ChecksumAccumulator.create(false)).checkpoint()).toBeDefined();
+  });
+});
+
+describe('inspectSource resumes from the heartbeat of a previous attempt', () => {
+  // No Rucio call happens when inspecting a local file; the client is only needed to build the activities.
+  const rucio = new RucioClient({
+    rucioHost: 'https://127.0.0.1:9',
+    authHost: 'https://127.0.0.1:9',
+    authType: 'userpass',
+    account: 'nobody',
+    insecure: false,
+    source: 'test',
+  });
+  const activities = createActivities({ rucio, account: 'nobody' });
+  afterAll(() => rucio.close());
+  const big = writeFile('big.bin', resumableChecksumMinBytes + 512 * 1024 * 1024);
+  const input = { source: { kind: 'local' as const, path: big }, md5: true, allowEmpty: false };
+
+  it('an interrupted attempt leaves a checkpoint; the next carries on from it to the right checksums', async () => {
+    const full = await checksumFile(big, { md5: true });
+    // Attempt 1: cancelled at its first heartbeat that carries a checkpoint.
+    const first = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000, attempt: 1 });
+    let details: { checkpoint?: { state: ChecksumCheckpoint; path: string } } | undefined;
+    first.on('heartbeat', (d: typeof details) => {
+      if (!details && d?.checkpoint?.state) {
+        details = d;
+        first.cancel();
+      }
+    });
+    await expect(first.run(activities.inspectSource, input)).rejects.toThrow();
+    expect(details?.checkpoint?.path).toBe(big);
+    const stoppedAt = details!.checkpoint!.state.bytes;
+    expect(stoppedAt).toBeGreaterThan(0);
+    expect(stoppedAt).toBeLessThan(full.bytes);
+
+    // Attempt 2 gets those details back from Temporal.
+    const second = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000, attempt: 2, heartbeatDetails: details });
+    expect(await second.run(activities.inspectSource, input)).toEqual(full);
+
+    // The checkpoint is really used: a forged state (same file, same offset) changes the result...
+    const forged = { checkpoint: { ...details!.checkpoint!, state: { ...details!.checkpoint!.state } } };
+    const zeros = await ChecksumAccumulator.create(true, { resumable: true });
+    zeros.update(Buffer.alloc(stoppedAt));
+    forged.checkpoint.state = zeros.checkpoint()!;
+    const third = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000, attempt: 3, heartbeatDetails: forged });
+    expect(((await third.run(activities.inspectSource, input)) as { adler32: string }).adler32).not.toBe(full.adler32);
+    // ...and one for a file changed since (other mtime) is ignored.
+    const stale = { checkpoint: { ...forged.checkpoint, mtimeMs: 1 } };
+    const fourth = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000, attempt: 4, heartbeatDetails: stale });
+    expect(await fourth.run(activities.inspectSource, input)).toEqual(full);
+  }, 120_000);
+});
