@@ -9,23 +9,10 @@ import { resumableChecksumMinBytes } from '../../src/activities/checksum-resume.
 import { createActivities } from '../../src/activities/lifecycle.js';
 import { RucioClient } from '../../src/rucio/client.js';
 import { ChecksumAccumulator, checksumFile, type ChecksumCheckpoint } from '../../src/storage/checksum.js';
+import { writeRandomFile } from '../fixtures/ingest.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-ingest-resume-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function writeFile(name: string, bytes: number): string {
-  const p = path.join(dir, name);
-  const block = randomBytes(8 * 1024 * 1024);
-  const fd = fs.openSync(p, 'w');
-  for (let done = 0, i = 0; done < bytes; i++) {
-    block.writeUInt32LE(i, 0);
-    const n = Math.min(block.length, bytes - done);
-    fs.writeSync(fd, block, 0, n);
-    done += n;
-  }
-  fs.closeSync(fd);
-  return p;
-}
 
 describe('resumable checksums', () => {
   const data = randomBytes(3 * 1024 * 1024 + 17);
@@ -61,7 +48,7 @@ describe('inspectSource resumes from the heartbeat of a previous attempt', () =>
   });
   const activities = createActivities({ rucio, account: 'nobody' });
   afterAll(() => rucio.close());
-  const big = writeFile('big.bin', resumableChecksumMinBytes + 512 * 1024 * 1024);
+  const big = writeRandomFile(dir, 'big.bin', resumableChecksumMinBytes + 512 * 1024 * 1024);
   const input = { source: { kind: 'local' as const, path: big }, md5: true, allowEmpty: false };
 
   it('an interrupted attempt leaves a checkpoint; the next carries on from it to the right checksums', async () => {
