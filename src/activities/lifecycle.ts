@@ -209,9 +209,12 @@ export function createActivities(deps: ActivityDeps) {
               : await copy(input.source.pfn, pfn, opts);
           const sent = 'checksums' in result ? result.checksums : undefined;
           if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
-            // Retryable: the source changed between inspect and upload; the next attempt re-reads it.
-            throw new Error(
-              `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, sent ${sent.bytes} B adler32 ${sent.adler32}`,
+            // Not retried: every attempt would compare against the same inspection, and a source still
+            // being written must not be ingested half-way. A new run re-inspects it.
+            throw permanent(
+              `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, ` +
+                `sent ${sent.bytes} B adler32 ${sent.adler32}. Something still writes it: run the same command again once it is complete.`,
+              'SourceChanged',
             );
           }
           return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };

@@ -79,6 +79,8 @@ export function toStorageError(err: unknown, what: string): StorageError {
   const e = err as NodeJS.ErrnoException | undefined;
   const code = typeof e?.code === 'string' ? e.code : 'UNKNOWN';
   const msg = e?.message ?? String(err);
+  // An aborted request (Temporal cancelled or timed out the attempt) says nothing about the data.
+  if (code === 'ABORT_ERR' || e?.name === 'AbortError') return abortedError(what);
   if (code === 'ENOENT') return permanentError('NOT_FOUND', `${what}: ${msg}. The path does not exist.`);
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return permanentError('FORBIDDEN', `${what}: ${msg}. Check the permissions of this account on the path.`);

@@ -1,4 +1,4 @@
-import { permanentError, retryableError, StorageError } from './errors.js';
+import { permanentError, StorageError } from './errors.js';
 import { sameContent } from './pump.js';
 import type { Checksums, StatResult, UploadResult, VerifyOptions, VerifyResult } from './types.js';
 import { tempSiblingUrl } from './url.js';
@@ -52,11 +52,12 @@ export async function safeWrite(
   try {
     const sent = await writeTemp(temp);
     if (opts.expected && !sameContent(sent, opts.expected)) {
-      // Retryable: the source changed between inspection and upload; the next attempt re-reads it.
-      throw retryableError(
+      // Permanent: a retry would compare against the same expectation, and a source still being written
+      // must not be ingested half-way. The caller re-inspects (a new run) once the writer is done.
+      throw permanentError(
         'SOURCE_CHANGED',
         `${opts.describe} changed while being sent: expected ${opts.expected.bytes} B adler32 ${opts.expected.adler32}, ` +
-          `sent ${sent.bytes} B adler32 ${sent.adler32}. Make sure nothing writes the source during ingestion.`,
+          `sent ${sent.bytes} B adler32 ${sent.adler32}. Something still writes the source: ingest it again once it is complete.`,
       );
     }
     const check = await target.verify(temp, sent, { ...opts.verify, signal: opts.signal });

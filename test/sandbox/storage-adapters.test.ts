@@ -139,12 +139,48 @@ describe.each([
     expect(v.reason).toMatch(/adler32/);
   });
 
+  it('refuses a source that changed while being sent, leaving nothing behind', async () => {
+    const target = url('changing/changed.bin');
+    const a = adapterFor(target);
+    const data = randomBytes(100_000);
+    // What the inspection saw differs from what is read now, as when a writer is still appending.
+    const inspected = await sums(data.subarray(0, 50_000));
+    await expectStorageError(
+      a.upload(localFile(`${scheme}-changed`, data), target, { expected: inspected, attempt: 1 }),
+      'SOURCE_CHANGED',
+      'permanent',
+    );
+    expect(await a.stat(target)).toBeUndefined();
+    expect(fs.existsSync(path.dirname(disk('changing/changed.bin')))).toBe(true);
+    expect(leftovers(path.dirname(disk('changing/changed.bin')))).toEqual([]);
+  });
+
   it('refuses a missing source file and reads of missing objects', async () => {
     const target = url('never.bin');
     const a = adapterFor(target);
     await expectStorageError(a.upload(path.join(tmp, 'no-such-file'), target), 'NOT_FOUND', 'permanent');
     await expectStorageError(a.read(target), 'NOT_FOUND', 'permanent');
     expect(await a.verify(target, { bytes: 1, adler32: '00620062' })).toMatchObject({ ok: false });
+  });
+});
+
+describe.each([
+  ['davs', (rel: string) => davs('LANDING-1', rel)],
+  ['root', (rel: string) => root('SAFE-2', rel)],
+] as const)('%s: cancelled metadata requests', (_scheme, url) => {
+  // Temporal cancels an attempt (timeout, worker shutdown) through the signal: that is no verdict on
+  // the data, so it must stay retryable whichever request it interrupts.
+  it('classifies an abort of stat, verify, delete and read as retryable', async () => {
+    const target = url('cancelled/file.bin');
+    const a = adapterFor(target);
+    const data = randomBytes(1000);
+    await a.upload(localFile(`cancel-${_scheme}`, data), target);
+    const aborted = AbortSignal.abort();
+    await expectStorageError(a.stat(target, aborted), 'ABORTED', 'retryable');
+    await expectStorageError(a.verify(target, await sums(data), { signal: aborted }), 'ABORTED', 'retryable');
+    await expectStorageError(a.delete(target, aborted), 'ABORTED', 'retryable');
+    await expectStorageError(a.read(target, aborted), 'ABORTED', 'retryable');
+    expect(await a.delete(target)).toBe(true);
   });
 });
 
