@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RucioClient } from './client.js';
 import { seg } from './path.js';
+import { BULK_CHUNK } from './replicas.js';
 
 export interface Did {
   scope: string;
@@ -67,23 +68,34 @@ export function listContent(c: RucioClient, did: Did): AsyncGenerator<z.infer<ty
 }
 
 /**
- * Attach DIDs to collections in one call. `ignore_duplicate` makes a retry after a lost answer
- * harmless: what is attached already stays attached.
+ * Attach DIDs to collections, at most BULK_CHUNK DIDs per call (Rucio's list limit).
+ * `ignore_duplicate` makes a retry after a lost answer harmless: what is attached already stays attached.
  */
 export async function attach(
   c: RucioClient,
   attachments: Array<{ to: Did; dids: Did[]; rse?: string }>,
 ): Promise<void> {
-  const body = {
-    ignore_duplicate: true,
-    attachments: attachments.map((a) => ({
-      scope: a.to.scope,
-      name: a.to.name,
-      rse: a.rse,
-      dids: a.dids.map(pickDid),
-    })),
-  };
-  await c.send('POST', '/dids/attachments', { body });
+  type Wire = { scope: string; name: string; rse?: string; dids: Did[] };
+  const requests: Wire[][] = [];
+  let current: Wire[] = [];
+  let size = 0;
+  for (const a of attachments) {
+    for (let i = 0; i < a.dids.length; ) {
+      if (size === BULK_CHUNK) {
+        requests.push(current);
+        current = [];
+        size = 0;
+      }
+      const part = a.dids.slice(i, i + BULK_CHUNK - size).map(pickDid);
+      current.push({ scope: a.to.scope, name: a.to.name, rse: a.rse, dids: part });
+      size += part.length;
+      i += part.length;
+    }
+  }
+  if (current.length > 0) requests.push(current);
+  for (const batch of requests) {
+    await c.send('POST', '/dids/attachments', { body: { ignore_duplicate: true, attachments: batch } });
+  }
 }
 
 export function pickDid(d: Did): Did {

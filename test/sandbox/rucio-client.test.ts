@@ -11,6 +11,7 @@ import { loadRucioConfig, type RucioClientConfig } from '../../src/rucio/config.
 import { RucioAuthError, RucioError } from '../../src/rucio/errors.js';
 import { listRses } from '../../src/rucio/rses.js';
 import { accounts, rses } from '../../src/sandbox/layout.js';
+import { psql } from '../../src/sandbox/postgres.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 
 const PASSWORD = accounts.ingest.password;
@@ -99,6 +100,31 @@ describe('authentication', () => {
       'auth 200 false',
       'api 200 true',
     ]);
+  });
+
+  it('a token the server has expired is re-authenticated exactly once, and the call succeeds', async () => {
+    const seen: RucioRequestInfo[] = [];
+    const c = client({}, { onRequest: (i) => seen.push(i) });
+    // A fresh token the server has not validated yet (so not in its 15-minute validation cache), expired in
+    // Rucio's own table: the server refuses it exactly as it refuses a token past its lifetime.
+    const token = await c.authToken();
+    expect(token).toMatch(/^[A-Za-z0-9._:-]+$/);
+    const expired = await psql(
+      'rucio',
+      `UPDATE tokens SET expired_at = now() at time zone 'utc' - interval '1 minute' WHERE token = '${token}' RETURNING 'expired'`,
+    );
+    expect(expired).toBe('expired');
+    expect(c.tokenExpiresAt!).toBeGreaterThan(Date.now() + 30 * 60_000); // the client still believes it valid
+    seen.length = 0;
+    c.resetStats();
+    expect((await whoami(c)).account).toBe('ingest');
+    expect(seen.map((i) => `${i.kind} ${i.status} ${i.retried}`)).toEqual([
+      'api 401 false',
+      'auth 200 false',
+      'api 200 true',
+    ]);
+    expect(c.stats).toMatchObject({ authentications: 1, reauthentications: 1 });
+    expect(await c.authToken()).not.toBe(token);
   });
 
   it('concurrent calls refused with the same token share one re-authentication', async () => {
@@ -208,8 +234,10 @@ describe('secrets never leave the client', () => {
         done();
       },
     });
-    // The client redacts its own lines whatever the logger; the caller's lines need the same paths.
-    const logger = pino({ level: 'trace', redact: { paths: rucioLogRedactPaths } }, sink);
+    // The client's logger has no redaction of its own: whatever the client logs must be clean by itself.
+    const logger = pino({ level: 'trace' }, sink);
+    // A caller that logs client objects or headers needs the exported paths.
+    const callerLogger = pino({ level: 'trace', redact: { paths: rucioLogRedactPaths } }, sink);
     const c = client({}, { logger });
     await whoami(c);
     await listRses(c, 'QOS=SAFE');
@@ -220,8 +248,11 @@ describe('secrets never leave the client', () => {
     const wrong = client({ password: 'wrong-pw-in-logs' }, { logger });
     const err = await rejection(whoami(wrong));
     // Logging a client or its config by mistake must not leak either.
-    logger.info({ client: c, config: c.config }, 'oops');
-    logger.debug({ headers: { 'x-rucio-auth-token': token }, password: PASSWORD }, 'caller log with redaction paths');
+    callerLogger.info({ client: c, config: c.config }, 'oops');
+    callerLogger.debug(
+      { headers: { 'x-rucio-auth-token': token }, password: PASSWORD },
+      'caller log with redaction paths',
+    );
 
     const log = lines.join('');
     expect(log).toContain('rucio call');

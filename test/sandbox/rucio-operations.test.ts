@@ -281,6 +281,21 @@ describe('replicas', () => {
     expect(list.calls).toEqual(['POST /replicas/list 200', 'POST /replicas/list 200']);
     const first = (await collect(listReplicas(rucio, [files[0]!])))[0]!;
     expect(first).toMatchObject({ bytes: 100, adler32: '00000001' });
+
+    // Attaching 1500 files takes two calls (Rucio's limit is 1000 a call); listing the dataset's content
+    // is then one NDJSON response of 1500 lines, parsed as a stream.
+    const dataset = { scope, name: `bulk-ds-${run}` };
+    await addCollection(rucio, dataset, 'DATASET');
+    const attached = await counted('attach (1500 files)', () => attach(rucio, [{ to: dataset, dids: files }]));
+    expect(attached.calls).toEqual(['POST /dids/attachments 201', 'POST /dids/attachments 201']);
+    const content = await counted('listContent (1500 files)', async () => {
+      const names = new Set<string>();
+      for await (const d of listContent(rucio, dataset)) names.add(d.name);
+      return names;
+    });
+    expect(content.calls).toHaveLength(1);
+    expect(content.value.size).toBe(1500);
+    expect(content.value.has(files[1499]!.name)).toBe(true);
   });
 
   it('updates replica states and declares a tombstone', async () => {

@@ -30,4 +30,10 @@ describe('Rucio error classification', () => {
     expect(transportError(reset, 'GET /x').retryable).toBe(true);
     expect(transportError(new Error('certificate has expired'), 'GET /x').retryable).toBe(false);
   });
+
+  it('retries timeouts (connect, headers, body)', () => {
+    for (const code of ['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']) {
+      expect(transportError({ message: 'timed out', code }, 'POST /replicas').kind).toBe('retryable');
+    }
+  });
 });
