@@ -19,7 +19,7 @@ export default tseslint.config(
     // type-only imports of activities; no Node built-ins, no zod, no I/O libraries.
     files: ['src/workflows/**/*.ts', 'test/fixtures/workflows.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           patterns: [
@@ -39,7 +39,11 @@ export default tseslint.config(
               ],
               message: 'Workflow code imports only @temporalio/workflow.',
             },
-            { group: ['**/activities/*', '!**/activities/*.js'], message: 'Import activities as types only.' },
+            {
+              group: ['../*', '../**'],
+              allowTypeImports: true,
+              message: 'Workflow code imports other project modules (activities, shared, storage) as types only.',
+            },
           ],
         },
       ],

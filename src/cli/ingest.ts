@@ -9,19 +9,44 @@ import {
   type QosTarget,
 } from '../shared/ingest-input.js';
 import type { IngestProgress, IngestResult } from '../workflows/ingest-file.js';
-import { saKeys } from '../shared/search-attributes.js';
+import { saKeys } from '../workflows/search-attribute-keys.js';
 import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
+import { describePending, pendingActivities } from './pending.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-/** `2:QOS=SAFE` or `1:QOS=CHEAP-ANALYSIS:86400` → a QoS target. */
+const qosUsage =
+  'expected COPIES:RSE_EXPRESSION[:LIFETIME_SECONDS][,lifetime=S][,deadline=S][,grouping=ALL|DATASET|NONE], ' +
+  'e.g. 2:QOS=SAFE or 1:QOS=CHEAP-ANALYSIS,lifetime=86400,deadline=7200';
+
+/**
+ * `2:QOS=SAFE`, `1:QOS=CHEAP-ANALYSIS:86400` or `2:QOS=SAFE,deadline=172800,grouping=DATASET` → a QoS target.
+ * RSE expressions never contain commas, so options follow the expression after commas.
+ */
 export function parseQos(spec: string): QosTarget {
-  const m = /^(\d+):([^:]+)(?::(\d+))?$/.exec(spec);
-  if (!m) throw new Error(`--qos ${spec}: expected COPIES:RSE_EXPRESSION[:LIFETIME_SECONDS], e.g. 2:QOS=SAFE`);
-  return { copies: Number(m[1]), rseExpression: m[2]!, lifetime: m[3] ? Number(m[3]) : undefined, grouping: 'NONE' };
+  const [head, ...opts] = spec.split(',');
+  const m = /^(\d+):([^:]+)(?::(\d+))?$/.exec(head ?? '');
+  if (!m) throw new Error(`--qos ${spec}: ${qosUsage}`);
+  const target: QosTarget = {
+    copies: Number(m[1]),
+    rseExpression: m[2]!,
+    lifetime: m[3] ? Number(m[3]) : undefined,
+    grouping: 'NONE',
+  };
+  for (const opt of opts) {
+    const [key, value = ''] = opt.split('=', 2);
+    if ((key === 'lifetime' || key === 'deadline') && /^\d+$/.test(value)) {
+      target[key === 'lifetime' ? 'lifetime' : 'deadlineSeconds'] = Number(value);
+    } else if (key === 'grouping' && (value === 'ALL' || value === 'DATASET' || value === 'NONE')) {
+      target.grouping = value;
+    } else {
+      throw new Error(`--qos ${spec}: cannot read "${opt}"; ${qosUsage}`);
+    }
+  }
+  return target;
 }
 
 /** `k=v`, with numbers and booleans typed so Rucio's JSON metadata can be queried by value. */
@@ -153,14 +178,23 @@ export function fileCommand(): Command {
     .requiredOption('--dataset <scope:name>', 'dataset to attach the file to (created if missing)')
     .option('--container <scope:name>', 'container above the dataset, outermost first (repeatable)', collect, [])
     .requiredOption('--rse <rse>', 'landing RSE')
-    .option('--qos <copies:expression>', 'QoS target, e.g. 2:QOS=SAFE (repeatable)', collect, [])
+    .option(
+      '--qos <copies:expression>',
+      'QoS target, e.g. 2:QOS=SAFE or 1:QOS=CHEAP-ANALYSIS,lifetime=86400,deadline=7200,grouping=DATASET (repeatable)',
+      collect,
+      [],
+    )
     .option('--meta <key=value>', 'metadata (repeatable)', collect, [])
     .addOption(new Option('--mode <mode>', 'replication mode').choices(['direct', 'rucio']).default('direct'))
     .option('--delete-origin', 'delete the origin copy once every replica is verified')
     .option('--origin-rse <rse>', 'the source is a replica on this RSE (e.g. ONSITE-BUFFER)')
     .option('--allow-empty', 'accept a 0-byte file (refused by default as a likely incomplete write)')
     .option('--no-md5', 'skip md5 (adler32 is always computed)')
-    .option('--rule-deadline <seconds>', 'rucio mode: report a rule stuck after this long', String(24 * 3600))
+    .option(
+      '--rule-deadline <seconds>',
+      "rucio mode: report a rule not OK after this long (a target's deadline=S overrides it)",
+      String(24 * 3600),
+    )
     .option(
       '--heartbeat-timeout <seconds>',
       'retry a transfer or checksum that shows no progress for this long (default 30)',
@@ -304,11 +338,13 @@ export function statusCommand(): Command {
             p = undefined; // no worker to answer: the execution status is all there is
           }
         }
+        const pending = pendingActivities(desc);
         if (o.json)
-          console.log(JSON.stringify({ workflowId, status: desc.status.name, failure, progress: p }, null, 2));
+          console.log(JSON.stringify({ workflowId, status: desc.status.name, failure, pending, progress: p }, null, 2));
         else {
           console.log(`${workflowId}: ${desc.status.name}`);
           if (failure) console.log(`  failure: ${failure}`);
+          for (const a of pending) console.log(`  running ${describePending(a)}`);
           if (p) print(p, false);
           else if (desc.status.name === 'RUNNING')
             console.log(`  (no worker answers on task queue ${desc.taskQueue}: start one with 'rucio-ingest worker')`);
@@ -323,7 +359,11 @@ export function workerCommand(): Command {
   return new Command('worker')
     .description('run a worker: executes file lifecycles from the task queue (SIGTERM: graceful stop)')
     .option('--task-queue <name>', 'Temporal task queue', process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue)
-    .option('--max-activities <n>', 'concurrent activities (uploads, copies, catalogue calls)', '32')
+    .option(
+      '--max-activities <n>',
+      'concurrent activities (uploads, copies, catalogue calls)',
+      process.env.RUCIO_INGEST_MAX_ACTIVITIES ?? '32',
+    )
     .option('--metrics <host:port>', 'serve Prometheus metrics here, e.g. 127.0.0.1:9464')
     .action(async (o: { taskQueue: string; maxActivities: string; metrics?: string }) => {
       const cfg = {

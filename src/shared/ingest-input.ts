@@ -24,6 +24,8 @@ export const qosTargetSchema = z.object({
   /** Rule lifetime in seconds; omitted = no expiry. */
   lifetime: z.number().int().positive().optional(),
   grouping: z.enum(['ALL', 'DATASET', 'NONE']).default('NONE'),
+  /** `rucio` mode: how long this target's rule may take to reach OK (seconds); the input's default otherwise. */
+  deadlineSeconds: z.number().int().positive().optional(),
 });
 export type QosTarget = z.infer<typeof qosTargetSchema>;
 

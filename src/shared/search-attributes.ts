@@ -1,10 +1,7 @@
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-
 /**
- * Custom search attributes that make ingested files findable in the Temporal Web UI
- * (e.g. `RucioScope="lsst" AND IngestStep="replicate"`). Registered by the sandbox at start;
- * a production namespace needs them too (`temporal operator search-attribute create`).
- * Safe to import from workflow code (@temporalio/common only).
+ * Custom search attributes of rucio-ingest, by name and type, as the Temporal server registers them
+ * (`temporal operator search-attribute create`; the sandbox does it at start). The workflow's keys for the
+ * same names are in src/workflows/search-attribute-keys.ts.
  */
 export const searchAttributes = {
   RucioScope: 'Keyword',
@@ -13,11 +10,3 @@ export const searchAttributes = {
   IngestStep: 'Keyword',
   IngestProblem: 'Keyword',
 } as const;
-
-export const saKeys = {
-  scope: defineSearchAttributeKey('RucioScope', SearchAttributeType.KEYWORD),
-  dataset: defineSearchAttributeKey('RucioDataset', SearchAttributeType.KEYWORD),
-  landingRse: defineSearchAttributeKey('LandingRse', SearchAttributeType.KEYWORD),
-  step: defineSearchAttributeKey('IngestStep', SearchAttributeType.KEYWORD),
-  problem: defineSearchAttributeKey('IngestProblem', SearchAttributeType.KEYWORD),
-};

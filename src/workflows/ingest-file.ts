@@ -10,7 +10,7 @@ import {
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import type { IngestInput, QosTarget } from '../shared/ingest-input.js';
 import type { Checksums } from '../storage/types.js';
-import { saKeys as keys } from '../shared/search-attributes.js';
+import { saKeys as keys } from './search-attribute-keys.js';
 
 export type Step = 'inspect' | 'upload' | 'register' | 'replicate' | 'verify' | 'delete-origin' | 'done' | 'failed';
 
@@ -129,7 +129,11 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       }
       t.ruleId = (await catalogue.addRule({ did, target: t.target })).ruleId;
     }
-    await Promise.all(progress.targets.map((t) => waitForRule(t, input.ruleDeadlineSeconds, keys.problem, progress)));
+    await Promise.all(
+      progress.targets.map((t) =>
+        waitForRule(t, t.target.deadlineSeconds ?? input.ruleDeadlineSeconds, keys.problem, progress),
+      ),
+    );
 
     enter('verify');
     const ver = await transfer.verifyReplicas({

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIngest } from '../../src/cli/ingest.js';
+import { describePending, pendingActivities } from '../../src/cli/pending.js';
 import { RucioClient } from '../../src/rucio/client.js';
 import { getDid } from '../../src/rucio/dids.js';
 import { RucioError } from '../../src/rucio/errors.js';
@@ -12,7 +13,7 @@ import { rucioDaemonsOnce, rucioUrl } from '../../src/sandbox/rucio-server.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
 import { checksumFile } from '../../src/storage/index.js';
 import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
-import { saKeys } from '../../src/shared/search-attributes.js';
+import { saKeys } from '../../src/workflows/search-attribute-keys.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
 import { expectConsistent, failureOf, filesOnRse, waitForStep } from '../fixtures/lifecycle-checks.js';
 
@@ -45,6 +46,13 @@ describe('file lifecycle under failures (real sandbox)', () => {
       await new Promise((r) => setTimeout(r, 30_000));
       const during = await handle.query<{ step: string }>('progress');
       expect(['upload', 'register']).toContain(during.step);
+      // What `status` shows while Rucio is down: the activity being retried, its attempts, why it failed.
+      const pending = pendingActivities(await handle.describe());
+      expect(pending).toHaveLength(1);
+      expect(pending[0]).toMatchObject({ activity: during.step });
+      expect(pending[0]!.attempt).toBeGreaterThan(2);
+      expect(pending[0]!.lastFailure).toMatch(/ECONNREFUSED|is the Rucio server running/);
+      expect(describePending(pending[0]!)).toMatch(/attempt \d+, .*last failure: /);
       await up(quiet);
 
       const result = (await handle.result()) as IngestResult;

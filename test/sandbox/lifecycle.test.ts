@@ -14,7 +14,7 @@ import { reapOnce } from '../../src/sandbox/rucio-server.js';
 import { psql } from '../../src/sandbox/postgres.js';
 import { adapterFor, checksumFile } from '../../src/storage/index.js';
 import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
-import { saKeys } from '../../src/shared/search-attributes.js';
+import { saKeys } from '../../src/workflows/search-attribute-keys.js';
 import { fileInput, startLifecycle, tempDir, uniq, writeRandomFile } from '../fixtures/ingest.js';
 
 /** The innermost failure message and type of a failed workflow. */
@@ -151,8 +151,13 @@ describe('file lifecycle on the sandbox', () => {
   it('reports a rule not OK by its deadline (rucio mode) on the workflow, keeping the origin', async () => {
     const name = `${uniq('deadline')}.dat`;
     const file = writeRandomFile(dir, name, 4096);
-    // No Rucio daemon runs here: the rule stays REPLICATING.
-    const input = fileInput(file, { qos: ['1:CHEAP-1'], mode: 'rucio', ruleDeadline: '8', deleteOrigin: true });
+    // No Rucio daemon runs here: the rule stays REPLICATING. The target's own deadline overrides the default.
+    const input = fileInput(file, {
+      qos: ['1:CHEAP-1,deadline=8'],
+      mode: 'rucio',
+      ruleDeadline: '3600',
+      deleteOrigin: true,
+    });
     const { handle } = await env.start(input);
     const f = await failureOf(handle.result());
     expect(f.type).toBe('RuleDeadlineExceeded');

@@ -26,6 +26,15 @@ describe('CLI input', () => {
     });
     expect(parseQos('1:QOS=CHEAP-ANALYSIS:86400').lifetime).toBe(86400);
     expect(() => parseQos('QOS=SAFE')).toThrow(/COPIES:RSE_EXPRESSION/);
+    expect(parseQos('2:QOS=SAFE&tier=1,deadline=7200,grouping=DATASET,lifetime=600')).toEqual({
+      copies: 2,
+      rseExpression: 'QOS=SAFE&tier=1',
+      grouping: 'DATASET',
+      lifetime: 600,
+      deadlineSeconds: 7200,
+    });
+    expect(() => parseQos('2:QOS=SAFE,deadline=soon')).toThrow(/cannot read "deadline=soon"/);
+    expect(() => parseQos('2:QOS=SAFE,grouping=SOME')).toThrow(/grouping=ALL\|DATASET\|NONE/);
   });
 
   it('types metadata values', () => {
