@@ -1,19 +1,7 @@
 import pino, { type Logger } from 'pino';
+import { rucioLogRedactPaths } from '../rucio/client.js';
 
-/** Paths pino blanks out wherever they appear, so a secret never reaches a log line. */
-export const redact = [
-  'password',
-  'token',
-  '*.password',
-  '*.token',
-  '*.authToken',
-  'headers["x-rucio-password"]',
-  'headers["x-rucio-auth-token"]',
-  'headers.authorization',
-  'config.password',
-  'config.token',
-];
-
+/** JSON logs on stderr; the Rucio client's secret paths blanked wherever they appear. */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: redact, censor: '[redacted]' } }, pino.destination(2));
+  return pino({ name, level, redact: { paths: rucioLogRedactPaths, censor: '[redacted]' } }, pino.destination(2));
 }

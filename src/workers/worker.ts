@@ -77,11 +77,16 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
   installRuntime(cfg.metricsAddress, opts.logger);
   const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
   const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
+  const source = workflowSource();
+  opts.logger?.info(
+    { workflowCode: source.workflowBundle ? 'pre-built bundle' : 'TypeScript sources (bundled at start)' },
+    'worker starting',
+  );
   const worker = await Worker.create({
     connection,
     namespace: cfg.namespace,
     taskQueue: cfg.taskQueue,
-    ...workflowSource(),
+    ...source,
     activities: createActivities({ rucio, account: rucio.config.account }),
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
     // Give running uploads time to heartbeat their last progress before the process exits.
