@@ -40,6 +40,15 @@ export function addUserpassIdentity(
   );
 }
 
+/** Map a certificate DN (mod_ssl legacy format, `/O=.../CN=...`) to an account; an existing one is accepted. */
+export function addX509Identity(c: RucioClient, account: string, dn: string, email: string): Promise<boolean> {
+  return ignoreAlreadyDone(
+    c.send('POST', `/accounts/${seg(account)}/identities`, {
+      body: { identity: dn, authtype: 'X509', email, default: false },
+    }),
+  );
+}
+
 /** Add a scope owned by `account`; an existing one is accepted. */
 export function addScope(c: RucioClient, account: string, scope: string): Promise<boolean> {
   return ignoreAlreadyDone(c.send('POST', `/accounts/${seg(account)}/scopes/${seg(scope)}`));

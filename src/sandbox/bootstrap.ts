@@ -3,14 +3,15 @@ import {
   addAccount,
   addScope,
   addUserpassIdentity,
+  addX509Identity,
   setAccountAttribute,
   setLocalAccountLimit,
 } from '../rucio/accounts.js';
 import { addProtocol, addRse, deleteProtocol, setDistance, setRseAttribute, type RseProtocol } from '../rucio/rses.js';
 import { accounts, HOST, rses, scopes, type RseSpec } from './layout.js';
 import { rsePrefix } from './xrootd.js';
-
 import { rucioUrl } from './rucio-server.js';
+import { ingestDn } from './x509.js';
 
 /** A client for the sandbox's Rucio server as `who`. */
 export function sandboxRucioClient(who: keyof typeof accounts = 'ingest'): RucioClient {
@@ -92,6 +93,7 @@ export async function bootstrapRucio(say: (line: string) => void): Promise<void>
     const ing = accounts.ingest;
     await addAccount(root, ing.account, 'USER', ing.email);
     await addUserpassIdentity(root, ing.account, ing.username, ing.password, ing.email);
+    await addX509Identity(root, ing.account, ingestDn, ing.email);
     // Rucio's generic policy lets only root or `admin` accounts register replicas: an ingestion
     // service account needs it (or a policy package granting it).
     await setAccountAttribute(root, ing.account, 'admin', 'True');

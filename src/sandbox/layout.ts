@@ -30,6 +30,8 @@ export const ports = {
   temporalMetrics: BASE + 235,
   postgres: BASE + 432,
   rucio: BASE + 80,
+  /** The TLS front of the same Rucio server, for x509 / proxy logins. */
+  rucioTls: BASE + 443,
 };
 
 const rseDefs: Array<Omit<RseSpec, 'rootPort' | 'httpsPort'>> = [

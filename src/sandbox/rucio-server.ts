@@ -126,7 +126,7 @@ export function writeRucioConfig(l: Layout): void {
 }
 
 /** The environment of the server and daemons: their config only, never a client's. */
-function rucioEnv(l: Layout): NodeJS.ProcessEnv {
+export function rucioEnv(l: Layout): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, RUCIO_CONFIG: l.rucioCfg, PYTHONUNBUFFERED: '1' };
   // A client shell (`sandbox env`) exports these; RUCIO_CLIENT_MODE would make rucio skip its server setup.
   for (const k of ['RUCIO_CLIENT_MODE', 'RUCIO_HOME', 'RUCIO_ACCOUNT', 'RUCIO_VO']) delete env[k];

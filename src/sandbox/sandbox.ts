@@ -9,6 +9,7 @@ import {
   clientConfig,
   initRucioDatabase,
   rucioHealthy,
+  rucioEnv,
   rucioServerProcess,
   rucioUrl,
   writeRucioConfig,
@@ -22,6 +23,7 @@ import {
   temporalUiUrl,
 } from './temporal.js';
 import { ensureCa, xrootdHealthy, xrootdProcess } from './xrootd.js';
+import { ensureX509Credentials, rucioTlsHealthy, rucioTlsProcess, rucioTlsUrl, x509ClientConfig } from './x509.js';
 
 /** One part of the stack: how to start it and how to tell it is healthy. */
 interface Part {
@@ -31,11 +33,17 @@ interface Part {
   timeoutMs: number;
 }
 
-function parts(l: Layout): { temporal: Part; postgres: Part; rucio: Part; xrootd: Part[] } {
+function parts(l: Layout): { temporal: Part; postgres: Part; rucio: Part; rucioTls: Part; xrootd: Part[] } {
   return {
     temporal: { name: 'temporal', process: () => temporalProcess(l), healthy: temporalHealthy, timeoutMs: 60_000 },
     postgres: { name: 'postgres', process: () => postgresProcess(l), healthy: postgresHealthy, timeoutMs: 60_000 },
     rucio: { name: 'rucio-server', process: () => rucioServerProcess(l), healthy: rucioHealthy, timeoutMs: 90_000 },
+    rucioTls: {
+      name: 'rucio-server-tls',
+      process: () => rucioTlsProcess(l, rucioEnv(l)),
+      healthy: () => rucioTlsHealthy(l),
+      timeoutMs: 90_000,
+    },
     xrootd: rses.map((rse) => ({
       name: `xrootd-${rse.name}`,
       process: () => xrootdProcess(l, rse),
@@ -75,6 +83,7 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
     await ensureRunning(l, p.temporal, say);
     await once(l, 'temporal-namespace', () => configureNamespace(l));
   })();
+  const ca = ensureCa(l);
   const rucio = (async () => {
     await ensurePgCluster(l);
     await ensureRunning(l, p.postgres, say);
@@ -82,9 +91,12 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
     writeRucioConfig(l);
     await initRucioDatabase(l);
     await ensureRunning(l, p.rucio, say);
+    await ca;
+    await ensureX509Credentials(l);
+    await ensureRunning(l, p.rucioTls, say);
   })();
   const storage = (async () => {
-    await ensureCa(l);
+    await ca;
     await Promise.all(p.xrootd.map((x) => ensureRunning(l, x, say)));
   })();
   // Let every part finish (or fail) before reporting, so one failure does not hide another.
@@ -95,14 +107,17 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
   }
   await once(l, 'rucio-bootstrap', () => bootstrapRucio(say));
   clientConfig(l, 'ingest');
-  say(`sandbox up in ${((Date.now() - started) / 1000).toFixed(1)}s — Web UI ${temporalUiUrl}, Rucio ${rucioUrl}`);
+  x509ClientConfig(l);
+  say(
+    `sandbox up in ${((Date.now() - started) / 1000).toFixed(1)}s — Web UI ${temporalUiUrl}, Rucio ${rucioUrl} (x509: ${rucioTlsUrl})`,
+  );
 }
 
 /**
  * Run a one-time setup step, remembered by a marker in the data directory (so it is redone when the
  * data is wiped). The marker holds the step's version: bump it to redo the step on existing sandboxes.
  */
-const stepVersions: Record<string, string> = { 'temporal-namespace': '1', 'rucio-bootstrap': '3' };
+const stepVersions: Record<string, string> = { 'temporal-namespace': '1', 'rucio-bootstrap': '4' };
 async function once(l: Layout, step: string, fn: () => Promise<void>): Promise<void> {
   const marker = path.join(l.data, `.done-${step}`);
   const version = stepVersions[step] ?? '1';
@@ -130,7 +145,7 @@ export async function crashPart(name: string, l: Layout = layout()): Promise<boo
 /** Stop only the processes `up` started, by their pid files, in reverse dependency order. */
 export async function down(say: Say = console.error, l: Layout = layout()): Promise<void> {
   const p = parts(l);
-  const order = [[p.rucio, ...p.xrootd, p.temporal], [p.postgres]];
+  const order = [[p.rucio, p.rucioTls, ...p.xrootd, p.temporal], [p.postgres]];
   for (const group of order) {
     await Promise.all(
       group.map(async (part) => {
@@ -149,7 +164,7 @@ export interface PartStatus {
 
 export async function status(l: Layout = layout()): Promise<PartStatus[]> {
   const p = parts(l);
-  const all = [p.temporal, p.postgres, p.rucio, ...p.xrootd];
+  const all = [p.temporal, p.postgres, p.rucio, p.rucioTls, ...p.xrootd];
   return Promise.all(
     all.map(async (part) => ({
       name: part.name,

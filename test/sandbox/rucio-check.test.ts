@@ -3,7 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { checkRucio, checkRucioCommand, formatRucioCheck } from '../../src/cli/check-rucio.js';
+import { layout } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
+import { rucioTlsUrl } from '../../src/sandbox/x509.js';
 
 const cfg = path.resolve('.sandbox/etc/rucio-client.cfg');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-check-'));
@@ -45,6 +47,15 @@ describe('rucio-ingest check rucio', () => {
     expect(out).toMatch(/Rucio 41\.5\.1/);
     expect(out).toMatch(/token expires \d{4}-/);
     expect(out).not.toContain('ingest-sandbox-pw');
+  });
+
+  it('reports an x509 proxy login (the TLS front of the sandbox)', async () => {
+    const x509cfg = path.join(layout().etc, 'rucio-client-x509.cfg');
+    const r = await checkRucio({ RUCIO_CONFIG: x509cfg });
+    expect(r).toMatchObject({ ok: true, server: rucioTlsUrl, account: 'ingest', authMethod: 'x509_proxy' });
+    const { out, exitCode } = await runCli(['--config', x509cfg]);
+    expect(exitCode).toBeUndefined();
+    expect(out).toMatch(/x509_proxy/);
   });
 
   it('a wrong password: non-zero exit, the reason and what to fix, no secret', async () => {

@@ -10,8 +10,9 @@ import { RucioClient, rucioLogRedactPaths, type RucioRequestInfo } from '../../s
 import { loadRucioConfig, type RucioClientConfig } from '../../src/rucio/config.js';
 import { RucioAuthError, RucioError } from '../../src/rucio/errors.js';
 import { listRses } from '../../src/rucio/rses.js';
-import { accounts, rses } from '../../src/sandbox/layout.js';
+import { accounts, layout, rses } from '../../src/sandbox/layout.js';
 import { psql } from '../../src/sandbox/postgres.js';
+import { ingestDn, rucioTlsUrl, x509Files } from '../../src/sandbox/x509.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
 
 const PASSWORD = accounts.ingest.password;
@@ -58,6 +59,60 @@ describe('ping, whoami and the config file of the sandbox', () => {
     // The server's idea of the expiry matches the header's (within a second).
     expect(Math.abs(info.expiresAt.getTime() - c.tokenExpiresAt!)).toBeLessThan(1000);
     expect(info.expiresAt.getTime()).toBeGreaterThan(Date.now() + 30 * 60_000);
+  });
+});
+
+describe('x509 and grid proxy logins (the TLS front of the sandbox Rucio)', () => {
+  const l = layout();
+  const f = x509Files(l);
+  const tls = { rucioHost: rucioTlsUrl, authHost: rucioTlsUrl, caCert: path.join(l.ca, 'ca.pem') };
+
+  it('logs in with a certificate and key: the DN maps to the account', async () => {
+    const c = client({ ...tls, authType: 'x509', clientCert: f.userCert, clientKey: f.userKey, password: undefined });
+    expect((await whoami(c)).account).toBe('ingest');
+    expect(await c.tokenInfo()).toMatchObject({ account: 'ingest', identity: ingestDn, authType: 'x509' });
+    expect(c.stats.authentications).toBe(1);
+  });
+
+  it('logs in with an RFC 3820 proxy file from the normal rucio.cfg, as the Python CLI does', async () => {
+    const cfg = loadRucioConfig({ RUCIO_CONFIG: path.join(l.etc, 'rucio-client-x509.cfg') });
+    expect(cfg).toMatchObject({ authType: 'x509_proxy', clientProxy: f.proxy });
+    const c = client(cfg);
+    expect((await whoami(c)).account).toBe('ingest');
+    // Rucio strips the proxy's extra CN: the identity is the user's DN.
+    expect(await c.tokenInfo()).toMatchObject({ identity: ingestDn, authType: 'x509_proxy' });
+    // X509_USER_PROXY wins over the file's setting, as in the Python client.
+    const fromEnv = loadRucioConfig({
+      RUCIO_CONFIG: path.join(l.etc, 'rucio-client-x509.cfg'),
+      X509_USER_PROXY: f.proxy,
+    });
+    expect((await whoami(client(fromEnv))).account).toBe('ingest');
+  });
+
+  it('a certificate whose DN no account knows is a permanent RucioAuthError with what to check', async () => {
+    const c = client({
+      ...tls,
+      authType: 'x509',
+      clientCert: f.strangerCert,
+      clientKey: f.strangerKey,
+      password: undefined,
+    });
+    const err = await rejection(whoami(c));
+    expect(err).toBeInstanceOf(RucioAuthError);
+    expect(err).toMatchObject({ kind: 'permanent', exceptionClass: 'CannotAuthenticate', status: 401 });
+    expect(err.message).toMatch(/DN is an identity of account ingest/);
+  });
+
+  it('refuses a private key readable by others, and a missing proxy, before any request', async () => {
+    const loose = path.join(tmp, 'loose-key.pem');
+    fs.copyFileSync(f.userKey, loose);
+    fs.chmodSync(loose, 0o644);
+    expect(
+      () => new RucioClient({ ...base, ...tls, authType: 'x509', clientCert: f.userCert, clientKey: loose }),
+    ).toThrow(/readable by group or others: chmod 600/);
+    expect(
+      () => new RucioClient({ ...base, ...tls, authType: 'x509_proxy', clientProxy: path.join(tmp, 'no-proxy') }),
+    ).toThrow(/cannot read the X.509 certificate .*no-proxy: ENOENT/);
   });
 });
 
