@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * Determinism guard: histories recorded on the sandbox (happy path, Rucio crash, Temporal crash, worker
- * kill, a permanent failure) must replay against the current workflow code. A change that would break
+ * kill, a permanent failure, `rucio` mode waiting on timers until a rule deadline, an origin-RSE source
+ * released to Rucio's reaper) must replay against the current workflow code. A change that would break
  * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
@@ -16,7 +17,7 @@ describe('replay of recorded histories', () => {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
   it('has recorded histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(7);
   });
 
   it('replays every recorded history without nondeterminism', async () => {
