@@ -2,7 +2,7 @@ import type https from 'node:https';
 import { Readable } from 'node:stream';
 import { digestLookupTimeoutMs } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
-import { httpStatusError, permanentError, retryableError } from './errors.js';
+import { httpStatusError, permanentError } from './errors.js';
 import {
   agentFor,
   httpCall,
@@ -168,9 +168,10 @@ export class WebDavAdapter implements FullStorageAdapter {
       }
       const checksums = await sent!;
       if (checksums.bytes !== source.bytes) {
-        throw retryableError(
+        throw permanentError(
           'SOURCE_CHANGED',
-          `${source.describe} gave ${checksums.bytes} B, expected ${source.bytes} B: it changed while being sent.`,
+          `${source.describe} gave ${checksums.bytes} B, expected ${source.bytes} B: it changed while being sent. ` +
+            'Something still writes it: ingest it again once it is complete.',
         );
       }
       guard.tracker.done();

@@ -7,13 +7,22 @@ import { startIngest } from '../../src/cli/ingest.js';
 import { describePending, pendingActivities } from '../../src/cli/pending.js';
 import { RucioClient } from '../../src/rucio/client.js';
 import { layout } from '../../src/sandbox/layout.js';
+import { runningPid } from '../../src/sandbox/processes.js';
+import { hashLfnPath } from '../../src/rucio/lfn2pfn.js';
 import { rucioDaemonsOnce, rucioUrl } from '../../src/sandbox/rucio-server.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
 import { checksumFile } from '../../src/storage/index.js';
 import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
 import { saKeys } from '../../src/workflows/search-attribute-keys.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
-import { expectConsistent, expectNoDid, failureOf, filesOnRse, waitForStep } from '../fixtures/lifecycle-checks.js';
+import {
+  activityFailures,
+  expectConsistent,
+  expectNoDid,
+  failureOf,
+  filesOnRse,
+  waitForStep,
+} from '../fixtures/lifecycle-checks.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const dataset = { scope: 'user.demo', name: 'lifecycle-faults' };
@@ -59,6 +68,51 @@ describe('file lifecycle under failures (real sandbox)', () => {
       const held = await expectConsistent(env.rucio, input.did, dataset, ['LANDING-1', 'QOS=SAFE']);
       expect(held).toEqual(['LANDING-1', 'SAFE-1', 'SAFE-2']);
     }, 240_000);
+
+    it('retries an upload whose storage stops answering, after the heartbeat timeout, not hours later', async () => {
+      const name = `${uniq('stall')}.dat`;
+      const file = writeRandomFile(dir, name, 1024 * 1024 * 1024);
+      const sums = await checksumFile(file, { md5: true });
+      const input = fileInput(file, {
+        qos: ['1:SAFE-1'],
+        dataset: 'user.demo:lifecycle-faults',
+        heartbeatTimeout: '3',
+      });
+      // The first attempt's temporary on LANDING-1's disk: it grows while the body arrives.
+      const temp = path.join(
+        layout().rseData('LANDING-1'),
+        'rucio',
+        path.dirname(hashLfnPath('user.demo', name)),
+        `.${name}.rucio-ingest-a1.part`,
+      );
+      const arrived = () => (fs.existsSync(temp) ? fs.statSync(temp).size : 0);
+      const { handle } = await env.start(input);
+      const started = Date.now();
+      while (arrived() < 64 * 1024 * 1024) {
+        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      // Freeze LANDING-1 mid-body for longer than the heartbeat timeout: an attempt that merely waited
+      // would finish after the thaw as attempt 1.
+      const pid = runningPid(layout().run, 'xrootd-LANDING-1')!;
+      process.kill(pid, 'SIGSTOP');
+      try {
+        expect(arrived()).toBeLessThan(1024 * 1024 * 1024);
+        await new Promise((r) => setTimeout(r, 10_000));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const result = (await handle.result()) as IngestResult;
+      expect(result.step).toBe('done');
+      expect(result.attempts.upload).toBeGreaterThan(1);
+      expect(result.checksums).toEqual(sums);
+      expect(await expectConsistent(env.rucio, input.did, dataset, ['LANDING-1', 'SAFE-1'])).toEqual([
+        'LANDING-1',
+        'SAFE-1',
+      ]);
+      const attempts = await activityFailures(handle, 'upload');
+      expect(attempts[0]).toMatch(/no byte moved for 3 s/);
+    }, 300_000);
 
     it('completes when the Temporal server crashes mid-workflow and restarts', async () => {
       const name = `${uniq('temporal-crash')}.dat`;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { adler32 } from 'hash-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout, rses } from '../../src/sandbox/layout.js';
+import { runningPid } from '../../src/sandbox/processes.js';
 import { copy } from '../../src/storage/copy.js';
 import { adapterFor, checksumFile, StorageError } from '../../src/storage/index.js';
 import type { Checksums } from '../../src/storage/types.js';
@@ -230,6 +231,44 @@ describe('big files', () => {
       expect(leftovers(dir)).toEqual([]);
     },
   );
+});
+
+describe('a storage that stops answering mid-transfer (XRootD SIGSTOPped)', () => {
+  // The seeds' GridFTP transfers hung 360 s with no progress before anyone noticed: here the no-progress
+  // guard must give up within its timeout, retryably, and leave no temporary once the server is back.
+  it('fails with a retryable NO_PROGRESS within the timeout, and cleans up after the server resumes', async () => {
+    const data = randomBytes(256 * 1024 * 1024);
+    const src = localFile('stall.bin', data);
+    const rel = 'stall/stalled.bin';
+    const target = davs('CHEAP-1', rel);
+    const pid = runningPid(layout().run, 'xrootd-CHEAP-1')!;
+    expect(pid).toBeGreaterThan(0);
+    let stoppedAt = 0;
+    let resume: NodeJS.Timeout | undefined;
+    try {
+      const p = adapterFor(target).upload(src, target, {
+        attempt: 1,
+        noProgressTimeoutMs: 2000,
+        onProgress: (b) => {
+          // The first report comes with the first bytes: stop the server while the body is being sent.
+          if (stoppedAt === 0 && b > 0 && b < data.length) {
+            process.kill(pid, 'SIGSTOP');
+            stoppedAt = Date.now();
+            resume = setTimeout(() => process.kill(pid, 'SIGCONT'), 6000);
+          }
+        },
+      });
+      await expectStorageError(p, 'NO_PROGRESS', 'retryable');
+      expect(stoppedAt).toBeGreaterThan(0);
+      // Detected about 2 s after the last byte (cleanup waits for the server to come back).
+      expect(Date.now() - stoppedAt).toBeLessThan(30_000);
+    } finally {
+      clearTimeout(resume);
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(await adapterFor(target).stat(target)).toBeUndefined();
+    expect(leftovers(path.dirname(onDisk('CHEAP-1', rel)))).toEqual([]);
+  }, 60_000);
 });
 
 describe('retried transfers', () => {
