@@ -7,6 +7,7 @@ import { RucioClient } from '../rucio/client.js';
 import { buildPfn } from '../rucio/lfn2pfn.js';
 import { getRse, listRses, type RseProtocol } from '../rucio/rses.js';
 import { copy } from '../storage/copy.js';
+import { StorageAuth } from '../storage/auth.js';
 import { adapterFor } from '../storage/index.js';
 import type { Checksums } from '../storage/types.js';
 
@@ -37,6 +38,8 @@ export function checkRseSubcommand(): Command {
       const rucio = RucioClient.fromEnvironment();
       try {
         const names = opts.all ? await listRses(rucio) : [rseName!];
+        // Which credentials the probe presents to storage (the same a worker presents): names, never secrets.
+        if (!opts.json) console.log(`storage credentials: ${StorageAuth.fromEnv().describe()}`);
         const reports: Record<string, ProtocolReport[]> = {};
         let failed = false;
         for (const name of names) {

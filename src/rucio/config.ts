@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultProxyFile, wlcgTokenFile } from '../shared/grid-credentials.js';
 
 export const authTypes = ['userpass', 'x509', 'x509_proxy', 'oidc', 'token'] as const;
 export type AuthType = (typeof authTypes)[number];
@@ -150,7 +151,7 @@ export function loadRucioConfig(
       p(env.RUCIO_CLIENT_PROXY) ??
       p(client.client_x509_proxy) ??
       p(env.X509_USER_PROXY) ??
-      (authType === 'x509_proxy' ? defaultProxy() : undefined),
+      (authType === 'x509_proxy' ? defaultProxyFile() : undefined),
     // As the Python client: $X509_CERT_DIR first, then ca_cert of [client]; neither = Node's Mozilla bundle.
     caCert: p(env.X509_CERT_DIR) ?? p(client.ca_cert),
     tokenFile:
@@ -186,24 +187,6 @@ const cfgKeyOf: Record<string, string> = {
   authHost: 'auth_host (or RUCIO_AUTH_HOST)',
   account: 'account (or RUCIO_ACCOUNT)',
 };
-
-function uid(): number | undefined {
-  return typeof process.getuid === 'function' ? process.getuid() : undefined;
-}
-
-function defaultProxy(): string | undefined {
-  const id = uid();
-  const f = id === undefined ? undefined : `/tmp/x509up_u${id}`;
-  return f && fs.existsSync(f) ? f : undefined;
-}
-
-/** WLCG bearer token discovery: $XDG_RUNTIME_DIR/bt_u<uid>, then /tmp/bt_u<uid>. */
-function wlcgTokenFile(env: NodeJS.ProcessEnv): string | undefined {
-  const id = uid();
-  if (id === undefined) return undefined;
-  const candidates = [env.XDG_RUNTIME_DIR ? path.join(env.XDG_RUNTIME_DIR, `bt_u${id}`) : undefined, `/tmp/bt_u${id}`];
-  return candidates.find((f): f is string => !!f && fs.existsSync(f));
-}
 
 /** Where `rucio` (Python) keeps the token of an OIDC login: /tmp/<user>/.rucio_<user>/auth_token_for_account_<acc>. */
 function pythonClientTokenFile(account: string, env: NodeJS.ProcessEnv): string | undefined {

@@ -48,11 +48,33 @@ export const rses: RseSpec[] = rseDefs.map((r, i) => ({
   httpsPort: BASE + 1443 + i,
 }));
 
+/** An XRootD endpoint of the sandbox: an RSE's storage, or the secure endpoint below. */
+export type XrootdEndpoint = Pick<RseSpec, 'name' | 'rootPort' | 'httpsPort'> & {
+  /** Only the sandbox's grid user (its certificate or proxy), mapped by DN, may read and write. */
+  requireX509?: boolean;
+};
+
+/**
+ * Storage that, like production grid storage, refuses anonymous clients: tests the storage layer's
+ * credentials (X.509 proxy or certificate) against a real server. Not registered in Rucio.
+ */
+export const secureStorage: XrootdEndpoint = {
+  name: 'SECURE',
+  rootPort: BASE + 1101,
+  httpsPort: BASE + 1450,
+  requireX509: true,
+};
+
 /** Accounts and credentials of the sandbox. Local, loopback-only, never for real deployments. */
 export const accounts = {
   root: { account: 'root', username: 'ddmlab', password: 'secret' },
   ingest: { account: 'ingest', username: 'ingest', password: 'ingest-sandbox-pw', email: 'ingest@localhost' },
 };
+
+/** The DN of the sandbox's grid user, mapped to the ingest account; its proxy adds `/CN=<serial>`. */
+export const ingestDn = '/O=rucio-ingest sandbox/CN=ingest';
+/** A DN that no Rucio account or storage knows. */
+export const strangerDn = '/O=rucio-ingest sandbox/CN=stranger';
 
 export const scopes = ['lsst', 'cta', 'magic', 'fair', 'ska', 'virgo', 'user.demo'];
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bootstrapRucio } from './bootstrap.js';
 import { install, type Say } from './install.js';
-import { accounts, layout, ports, rses, type Layout } from './layout.js';
+import { accounts, layout, ports, rses, secureStorage, type Layout } from './layout.js';
 import { ensurePgCluster, ensureRucioDatabase, postgresHealthy, postgresProcess } from './postgres.js';
 import { logFile, runningPid, startDetached, stopProcess, waitUntil, type ManagedProcess } from './processes.js';
 import {
@@ -44,7 +44,7 @@ function parts(l: Layout): { temporal: Part; postgres: Part; rucio: Part; rucioT
       healthy: () => rucioTlsHealthy(l),
       timeoutMs: 90_000,
     },
-    xrootd: rses.map((rse) => ({
+    xrootd: [...rses, secureStorage].map((rse) => ({
       name: `xrootd-${rse.name}`,
       process: () => xrootdProcess(l, rse),
       healthy: () => xrootdHealthy(l, rse),

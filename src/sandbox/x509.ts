@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { HOST, ports, type Layout } from './layout.js';
+import { HOST, ingestDn, ports, strangerDn, type Layout } from './layout.js';
 import type { ManagedProcess } from './processes.js';
 import { caFiles } from './xrootd.js';
 
@@ -17,10 +17,7 @@ const run = promisify(execFile);
  */
 export const rucioTlsUrl = `https://${HOST}:${ports.rucioTls}`;
 
-/** The DN of the sandbox's grid user, mapped to the ingest account; the proxy adds `/CN=<serial>`. */
-export const ingestDn = '/O=rucio-ingest sandbox/CN=ingest';
-/** A DN that no Rucio account knows. */
-export const strangerDn = '/O=rucio-ingest sandbox/CN=stranger';
+export { ingestDn, strangerDn } from './layout.js';
 
 export function x509Files(l: Layout) {
   const dir = path.join(l.etc, 'x509');

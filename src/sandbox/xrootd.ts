@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { HOST, type Layout, type RseSpec } from './layout.js';
+import { HOST, ingestDn, type Layout, type XrootdEndpoint } from './layout.js';
 import { portOpen, type ManagedProcess } from './processes.js';
 import { chownPaths, serviceUser } from './service-user.js';
 
@@ -111,7 +111,7 @@ function hasHashLink(dir: string): boolean {
 }
 
 /** One xrootd process per RSE: root:// on rootPort, davs/https (TLS, HTTP-TPC) on httpsPort. */
-export function xrootdProcess(l: Layout, rse: RseSpec): ManagedProcess {
+export function xrootdProcess(l: Layout, rse: XrootdEndpoint): ManagedProcess {
   const ca = caFiles(l);
   const data = l.rseData(rse.name);
   const admin = path.join(l.run, `xrootd-${rse.name}`);
@@ -136,9 +136,10 @@ export function xrootdProcess(l: Layout, rse: RseSpec): ManagedProcess {
     // root:// TPC. `--server` is needed: ofs creates the destination first and plain xrdcp then fails "file exists".
     'ofs.tpc pgm /usr/bin/xrdcp --server',
     'xrootd.chksum max 4 adler32 md5',
+    ...(rse.requireX509 ? x509Only(l, rse.name) : []),
     '',
   ].join('\n');
-  // No sec.protocol and no ofs.authorize: anonymous read/write over both protocols (loopback dev stack).
+  // RSEs: no sec.protocol and no ofs.authorize, anonymous read/write over both protocols (loopback dev stack).
   fs.writeFileSync(cfgFile, cfg);
   // xrootd refuses to run as root: then it runs as the Debian `xrootd` user, owning its files.
   const user = serviceUser('xrootd');
@@ -147,8 +148,22 @@ export function xrootdProcess(l: Layout, rse: RseSpec): ManagedProcess {
   return { name: `xrootd-${rse.name}`, command: 'xrootd', args };
 }
 
+/**
+ * HTTPS for the sandbox's grid user only: XrdHttp names a client after the DN of its end-entity certificate
+ * (a proxy's user), the grid-mapfile maps that DN to `ingest`, and the authorization database lets only
+ * `ingest` in. Anonymous clients and unmapped DNs get 403; root:// stays closed to them too.
+ */
+function x509Only(l: Layout, name: string): string[] {
+  const gridmap = path.join(l.etc, `xrootd-${name}.grid-mapfile`);
+  const authdb = path.join(l.etc, `xrootd-${name}.authdb`);
+  fs.writeFileSync(gridmap, `"${ingestDn}" ingest\n`);
+  // No `u *` line: that would be the rule for anonymous clients.
+  fs.writeFileSync(authdb, 'u ingest / a\n');
+  return [`http.gridmap ${gridmap}`, 'ofs.authorize 1', `acc.authdb ${authdb}`, 'acc.authrefresh 60'];
+}
+
 /** Healthy when both the root port answers and an HTTPS request gets any HTTP answer. */
-export async function xrootdHealthy(l: Layout, rse: RseSpec): Promise<boolean> {
+export async function xrootdHealthy(l: Layout, rse: XrootdEndpoint): Promise<boolean> {
   if (!(await portOpen(rse.rootPort))) return false;
   const ca = fs.readFileSync(caFiles(l).caFile);
   return new Promise((resolve) => {

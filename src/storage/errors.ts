@@ -33,7 +33,9 @@ export function httpStatusError(status: number, what: string, detail = ''): Stor
   if (status === 401 || status === 403) {
     return permanentError(
       'FORBIDDEN',
-      `${what}: HTTP ${status}${more}. The storage refused our credentials: check the account's permissions on this path.`,
+      `${what}: HTTP ${status}${more}. The storage refused our credentials: check that a valid X.509 proxy ` +
+        '(X509_USER_PROXY, /tmp/x509up_u<uid>) or bearer token (BEARER_TOKEN, BEARER_TOKEN_FILE) is available ' +
+        "and the account's permissions on this path.",
       status,
     );
   }

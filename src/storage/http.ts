@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { loadCa } from '../rucio/config.js';
+import type { TlsIdentity } from './auth.js';
 import { StorageError, toStorageError } from './errors.js';
 
 /**
@@ -16,16 +17,16 @@ export interface TlsOptions {
 
 const agents = new Map<string, https.Agent>();
 
-/** One keep-alive agent per trust configuration. */
-export function agentFor(opts: TlsOptions = {}): https.Agent {
+/** One keep-alive agent per trust configuration and client identity (a renewed proxy gets a new one). */
+export function agentFor(opts: TlsOptions = {}, identity?: TlsIdentity): https.Agent {
   const extra = opts.ca ?? loadCa(process.env.X509_CERT_DIR);
   const list = extra === undefined ? [] : Array.isArray(extra) ? extra : [extra];
-  const key = list.map((c) => c.toString()).join('\n');
+  const key = `${list.map((c) => c.toString()).join('\n')}|${identity?.version ?? ''}`;
   let agent = agents.get(key);
   if (!agent) {
     // Giving `ca` replaces Node's roots: keep them so public CAs still work.
     const ca = list.length > 0 ? [...tls.rootCertificates, ...list] : undefined;
-    agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca });
+    agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca, cert: identity?.cert, key: identity?.key });
     agents.set(key, agent);
   }
   return agent;

@@ -14,6 +14,7 @@ import {
 } from './http.js';
 import { PerfMarkerParser, type TpcOutcome } from './perf-markers.js';
 import { pumpWithChecksums, TransferGuard } from './pump.js';
+import { StorageAuth } from './auth.js';
 import { safeWrite } from './safe-write.js';
 import { localFileSource } from './sources.js';
 import type {
@@ -33,17 +34,33 @@ import { verifyObject } from './verify.js';
 /** Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer should come quickly. */
 const META_TIMEOUT_MS = 60_000;
 
-export type WebDavOptions = TlsOptions;
+export type WebDavOptions = TlsOptions & {
+  /** Credentials presented to the storage; default: found in the environment as grid tools find them. */
+  auth?: StorageAuth;
+};
 
 /** davs:// and https:// (WebDAV, RFC 3230 digests, HTTP third-party copy). davs is https on the wire. */
 export class WebDavAdapter implements FullStorageAdapter {
   readonly schemes = ['davs', 'https'] as const;
-  private readonly agent: https.Agent;
+  readonly auth: StorageAuth;
+  private readonly tls: TlsOptions;
+  #agent?: { agent: https.Agent; version?: string };
   /** `Server:` header per host:port, for quirks (XRootD 5.5 takes a MOVE Destination literally). */
   private readonly servers = new Map<string, string>();
 
   constructor(opts: WebDavOptions = {}) {
-    this.agent = agentFor(opts);
+    this.auth = opts.auth ?? StorageAuth.fromEnv();
+    this.tls = { ca: opts.ca };
+    this.#agent = { agent: agentFor(this.tls, this.auth.tlsIdentity()), version: this.auth.tlsIdentity()?.version };
+  }
+
+  /** The connection pool, rebuilt when the client certificate (a proxy) was renewed. */
+  private get agent(): https.Agent {
+    const identity = this.auth.tlsIdentity();
+    if (this.#agent?.version !== identity?.version) {
+      this.#agent = { agent: agentFor(this.tls, identity), version: identity?.version };
+    }
+    return this.#agent!.agent;
   }
 
   async stat(url: string, signal?: AbortSignal): Promise<StatResult | undefined> {
@@ -83,6 +100,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     const res = await startRequest({
       method: 'GET',
       url: httpsUrl(url),
+      headers: this.auth.headers(),
       agent: this.agent,
       signal,
       idleTimeoutMs: META_TIMEOUT_MS,
@@ -150,7 +168,7 @@ export class WebDavAdapter implements FullStorageAdapter {
       const input = Readable.from(await source.open(guard.signal));
       let sent: Promise<Checksums> | undefined;
       const res = await startRequest(
-        { method: 'PUT', url: httpsUrl(url), agent: this.agent, signal: guard.signal },
+        { method: 'PUT', url: httpsUrl(url), headers: this.auth.headers(), agent: this.agent, signal: guard.signal },
         (req) => {
           // Exact case matters to XRootD 5.5; a fixed length, never chunked (chunked PUTs fail there).
           req.setHeader('Content-Length', String(source.bytes));
@@ -245,10 +263,13 @@ export class WebDavAdapter implements FullStorageAdapter {
     // Unlike PUT, XRootD does not create the parents of a COPY destination.
     await this.mkdirs(dirname(parseStorageUrl(dstUrl).path), dstUrl, opts.signal);
     const guard = new TransferGuard(`COPY (${mode}) ${srcUrl} → ${dstUrl}`, opts);
-    const headers: Record<string, string> =
-      mode === 'pull'
+    // The active party authenticates to the other one with the token it is handed (no X.509 delegation).
+    const headers: Record<string, string> = {
+      ...this.auth.headers(true),
+      ...(mode === 'pull'
         ? { Source: httpsUrl(srcUrl), Credential: 'none', 'X-Number-Of-Streams': '1' }
-        : { Destination: httpsUrl(dstUrl), Credential: 'none' };
+        : { Destination: httpsUrl(dstUrl), Credential: 'none' }),
+    };
     try {
       const res = await startRequest({
         method: 'COPY',
@@ -294,7 +315,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     const res = await httpCall({
       method,
       url: httpsUrl(url),
-      headers,
+      headers: { ...this.auth.headers(), ...headers },
       agent: this.agent,
       signal,
       idleTimeoutMs: timeoutMs,

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { adler32 } from 'hash-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { layout, rses } from '../../src/sandbox/layout.js';
+import { layout, rses, secureStorage } from '../../src/sandbox/layout.js';
 import { runningPid } from '../../src/sandbox/processes.js';
 import { copy } from '../../src/storage/copy.js';
-import { adapterFor, checksumFile, StorageError } from '../../src/storage/index.js';
+import { adapterFor, checksumFile, StorageError, WebDavAdapter } from '../../src/storage/index.js';
+import { StorageAuth } from '../../src/storage/auth.js';
+import { x509Files } from '../../src/sandbox/x509.js';
 import type { Checksums } from '../../src/storage/types.js';
 
 // The sandbox CA, as `sandbox env` exports it; adapters read it when first created.
@@ -182,6 +184,44 @@ describe.each([
     await expectStorageError(a.delete(target, aborted), 'ABORTED', 'retryable');
     await expectStorageError(a.read(target, aborted), 'ABORTED', 'retryable');
     expect(await a.delete(target)).toBe(true);
+  });
+});
+
+describe('storage that refuses anonymous clients (XRootD with grid-mapfile and authdb)', () => {
+  const x = x509Files(layout());
+  const url = (rel: string) => `davs://127.0.0.1:${secureStorage.httpsPort}/rucio/tests/${run}/${rel}`;
+  const data = randomBytes(100_000);
+  const adapters = {
+    anonymous: new WebDavAdapter({ auth: StorageAuth.none() }),
+    proxy: new WebDavAdapter({ auth: StorageAuth.fromEnv({ X509_USER_PROXY: x.proxy }) }),
+    certAndKey: new WebDavAdapter({
+      auth: StorageAuth.fromEnv({ X509_USER_CERT: x.userCert, X509_USER_KEY: x.userKey }),
+    }),
+    stranger: new WebDavAdapter({
+      auth: StorageAuth.fromEnv({ X509_USER_CERT: x.strangerCert, X509_USER_KEY: x.strangerKey }),
+    }),
+  };
+  afterAll(() =>
+    fs.rmSync(path.join(layout().rseData(secureStorage.name), 'rucio', 'tests', run), { recursive: true, force: true }),
+  );
+
+  it.each(['proxy', 'certAndKey'] as const)('%s: upload, digest, read, delete', async (who) => {
+    const a = adapters[who];
+    const target = url(`${who}/file.bin`);
+    expect(a.auth.describe()).toMatch(/^x509 /);
+    const res = await a.upload(localFile(`secure-${who}`, data), target, { md5: true });
+    expect(res.checksums).toMatchObject(await sums(data));
+    expect(await a.verify(target, res.checksums)).toMatchObject({ ok: true, method: 'digest' });
+    expect((await readAll(await a.read(target))).equals(data)).toBe(true);
+    expect(await a.delete(target)).toBe(true);
+  });
+
+  it.each(['anonymous', 'stranger'] as const)('%s: refused, permanently, nothing written', async (who) => {
+    const a = adapters[who];
+    const target = url(`${who}/file.bin`);
+    await expectStorageError(a.upload(localFile(`secure-${who}`, data), target), 'FORBIDDEN', 'permanent');
+    await expectStorageError(a.stat(target), 'FORBIDDEN', 'permanent');
+    expect(fs.existsSync(path.join(layout().rseData(secureStorage.name), 'rucio', 'tests', run, who))).toBe(false);
   });
 });
 
