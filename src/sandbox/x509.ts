@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { HOST, ingestDn, ports, strangerDn, type Layout } from './layout.js';
 import type { ManagedProcess } from './processes.js';
+import { issueCert } from './certs.js';
 import { caFiles } from './xrootd.js';
-
-const run = promisify(execFile);
 
 /**
  * x509 on the sandbox: Rucio's /auth/x509 reads the client's DN from `SSL_CLIENT_S_DN`, which Apache's
@@ -34,55 +31,6 @@ export function x509Files(l: Layout) {
   };
 }
 
-async function signedCert(
-  l: Layout,
-  subject: string,
-  out: { cert: string; key: string },
-  issuer: { cert: string; key: string },
-  ext: string[],
-  serial: string,
-): Promise<void> {
-  const csr = `${out.cert}.csr`;
-  const extFile = `${out.cert}.ext`;
-  await run('openssl', [
-    'req',
-    '-new',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    out.key,
-    '-out',
-    csr,
-    '-subj',
-    subject,
-  ]);
-  fs.chmodSync(out.key, 0o600);
-  fs.writeFileSync(extFile, [...ext, ''].join('\n'));
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    issuer.cert,
-    '-CAkey',
-    issuer.key,
-    '-set_serial',
-    serial,
-    '-days',
-    '3650',
-    '-sha256',
-    '-extfile',
-    extFile,
-    '-out',
-    out.cert,
-  ]);
-  fs.rmSync(csr);
-  fs.rmSync(extFile);
-  void l;
-}
-
 /** User certificate, an RFC 3820 proxy of it, and a certificate of an unknown DN; made once. */
 export async function ensureX509Credentials(l: Layout): Promise<ReturnType<typeof x509Files>> {
   const f = x509Files(l);
@@ -94,23 +42,24 @@ export async function ensureX509Credentials(l: Layout): Promise<ReturnType<typeo
     'keyUsage=critical,digitalSignature,keyEncipherment',
     'extendedKeyUsage=clientAuth',
   ];
-  await signedCert(l, ingestDn, { cert: f.userCert, key: f.userKey }, ca, endEntity, '0x1001');
-  await signedCert(l, strangerDn, { cert: f.strangerCert, key: f.strangerKey }, ca, endEntity, '0x1002');
+  const user = { cert: f.userCert, key: f.userKey };
+  await issueCert({ subject: ingestDn, out: user, issuer: ca, extensions: endEntity, serial: '0x1001' });
+  const stranger = { cert: f.strangerCert, key: f.strangerKey };
+  await issueCert({ subject: strangerDn, out: stranger, issuer: ca, extensions: endEntity, serial: '0x1002' });
   // The proxy is signed by the user's own key and named after the user plus a numeric CN.
   const serial = '271828';
   const proxy = { cert: `${f.proxy}.cert`, key: `${f.proxy}.key` };
-  await signedCert(
-    l,
-    `${ingestDn}/CN=${serial}`,
-    proxy,
-    { cert: f.userCert, key: f.userKey },
-    [
+  await issueCert({
+    subject: `${ingestDn}/CN=${serial}`,
+    out: proxy,
+    issuer: user,
+    extensions: [
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'proxyCertInfo=critical,language:id-ppl-inheritAll',
     ],
     serial,
-  );
+  });
   const bundle = [proxy.cert, proxy.key, f.userCert].map((p) => fs.readFileSync(p, 'utf8')).join('');
   fs.writeFileSync(f.proxy, bundle, { mode: 0o600 });
   fs.rmSync(proxy.cert);

@@ -4,6 +4,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HOST, ingestDn, type Layout, type XrootdEndpoint } from './layout.js';
+import { issueCert } from './certs.js';
 import { portOpen, type ManagedProcess } from './processes.js';
 import { chownPaths, serviceUser } from './service-user.js';
 
@@ -37,8 +38,6 @@ export async function ensureCa(l: Layout): Promise<SandboxCa> {
   if ([f.caFile, f.certFile, f.keyFile].every((p) => fs.existsSync(p)) && hasHashLink(f.caDir)) return f;
   fs.mkdirSync(f.caDir, { recursive: true });
   const caKey = path.join(l.ca, 'ca.key');
-  const csr = path.join(l.ca, 'server.csr');
-  const ext = path.join(l.ca, 'server.ext');
   await run('openssl', [
     'req',
     '-x509',
@@ -55,47 +54,17 @@ export async function ensureCa(l: Layout): Promise<SandboxCa> {
     '-subj',
     '/CN=rucio-ingest sandbox CA',
   ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-keyout',
-    f.keyFile,
-    '-out',
-    csr,
-    '-subj',
-    '/CN=localhost',
-  ]);
-  fs.writeFileSync(
-    ext,
-    [
+  await issueCert({
+    subject: '/CN=localhost',
+    out: { cert: f.certFile, key: f.keyFile },
+    issuer: { cert: f.caFile, key: caKey },
+    extensions: [
       'subjectAltName=IP:127.0.0.1,DNS:localhost',
       'basicConstraints=CA:FALSE',
       'keyUsage=digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth,clientAuth',
-      '',
-    ].join('\n'),
-  );
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    f.caFile,
-    '-CAkey',
-    caKey,
-    '-CAcreateserial',
-    '-days',
-    '3650',
-    '-sha256',
-    '-out',
-    f.certFile,
-    '-extfile',
-    ext,
-  ]);
+    ],
+  });
   // XRootD refuses a private key that others can read.
   fs.chmodSync(f.keyFile, 0o600);
   fs.chmodSync(caKey, 0o600);
