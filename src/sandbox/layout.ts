@@ -52,17 +52,21 @@ export const rses: RseSpec[] = rseDefs.map((r, i) => ({
 export type XrootdEndpoint = Pick<RseSpec, 'name' | 'rootPort' | 'httpsPort'> & {
   /** Only the sandbox's grid user (its certificate or proxy), mapped by DN, may read and write. */
   requireX509?: boolean;
+  /** false: no checksums configured, so RFC 3230 digests are not offered (verification reads back). */
+  digests?: boolean;
 };
 
 /**
- * Storage that, like production grid storage, refuses anonymous clients: tests the storage layer's
- * credentials (X.509 proxy or certificate) against a real server. Not registered in Rucio.
+ * Storage that, like production grid storage, refuses anonymous clients, and offers no digests: tests the
+ * storage layer's credentials (X.509 proxy or certificate) and its read-back verification against a real
+ * server. Not registered in Rucio.
  */
 export const secureStorage: XrootdEndpoint = {
   name: 'SECURE',
   rootPort: BASE + 1101,
   httpsPort: BASE + 1450,
   requireX509: true,
+  digests: false,
 };
 
 /** Accounts and credentials of the sandbox. Local, loopback-only, never for real deployments. */

@@ -104,7 +104,7 @@ export function xrootdProcess(l: Layout, rse: XrootdEndpoint): ManagedProcess {
     'http.exthandler xrdtpc libXrdHttpTPC.so',
     // root:// TPC. `--server` is needed: ofs creates the destination first and plain xrdcp then fails "file exists".
     'ofs.tpc pgm /usr/bin/xrdcp --server',
-    'xrootd.chksum max 4 adler32 md5',
+    ...(rse.digests === false ? [] : ['xrootd.chksum max 4 adler32 md5']),
     ...(rse.requireX509 ? x509Only(l, rse.name) : []),
     '',
   ].join('\n');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { layout } from '../../src/sandbox/layout.js';
+import { layout, rses } from '../../src/sandbox/layout.js';
 import { envExports } from '../../src/sandbox/sandbox.js';
 
 const run = promisify(execFile);
@@ -48,9 +48,16 @@ describe('rucio-ingest check rse', () => {
     expect(reports.find((r) => r.scheme === 'davs')!.tpc).toMatch(/^yes/);
     // The probes are gone from the storage.
     const probeDir = path.join(layout().rseData('LANDING-1'), 'rucio', '.rucio-ingest-preflight');
-    const left = fs.existsSync(probeDir) ? fs.readdirSync(probeDir) : [];
-    expect(left).toEqual([]);
+    expect(fs.existsSync(probeDir)).toBe(true);
+    expect(fs.readdirSync(probeDir)).toEqual([]);
   }, 120_000);
+
+  it('--all probes every RSE Rucio knows, in words an operator reads', async () => {
+    const { code, out } = await checkRse(['--all']);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/^storage credentials: /m);
+    for (const rse of rses) expect(out, rse.name).toMatch(new RegExp(`^${rse.name}\\b.*\\bOK\\b`, 'm'));
+  }, 300_000);
 
   it('an unknown RSE: non-zero exit, the reason and where to look', async () => {
     const { code, out } = await checkRse(['NO-SUCH-RSE']);
