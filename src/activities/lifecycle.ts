@@ -372,7 +372,11 @@ export function createActivities(deps: ActivityDeps) {
             }
             results.push({ rse, pfn, result });
           }
-          return { verified: results.map((r) => ({ rse: r.rse, method: r.result.method })) };
+          return {
+            verified: results.map((r) => ({ rse: r.rse, method: r.result.method })),
+            // Every replica Rucio lists for the file (the landing and origin copies too), with its state.
+            replicas: Object.fromEntries([...states].sort(([a], [b]) => a.localeCompare(b))),
+          };
         }),
       );
     },

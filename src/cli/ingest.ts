@@ -307,6 +307,13 @@ function print(result: IngestResult | IngestProgress, json: boolean): void {
       `  ${t.target.copies}x ${t.target.rseExpression}: rule ${t.ruleId ?? '-'} ${t.state ?? ''} ${t.rses?.join(',') ?? ''}`,
     );
   if (r.verified) console.log(`  verified: ${r.verified.map((v) => `${v.rse}(${v.method})`).join(' ')}`);
+  if (r.replicas) {
+    console.log(
+      `  replicas in Rucio: ${Object.entries(r.replicas)
+        .map(([rse, state]) => `${rse} ${state}`)
+        .join(', ')}`,
+    );
+  }
   if (r.originDeleted !== undefined) console.log(`  origin deleted: ${r.originDeleted}`);
   if (r.problem) console.log(`  problem: ${r.problem}`);
 }

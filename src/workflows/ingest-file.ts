@@ -32,6 +32,8 @@ export interface IngestProgress {
   alreadyOnLanding?: boolean;
   targets: TargetProgress[];
   verified?: Array<{ rse: string; method: string }>;
+  /** Replica state per RSE in Rucio when verified (AVAILABLE, COPYING, ...). */
+  replicas?: Record<string, string>;
   originDeleted?: boolean;
   problem?: string;
   /** What the IngestProblem search attribute says: a failure type, or rule-<state> past a rule deadline. */
@@ -143,6 +145,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       readbackFallback: input.verify.readbackFallback,
     });
     progress.verified = ver.verified;
+    progress.replicas = ver.replicas;
 
     if (input.deleteOrigin) {
       enter('delete-origin');

@@ -54,6 +54,12 @@ describe('file lifecycle on the sandbox', () => {
     expect(result.checksums).toEqual(sums);
     expect(result.originDeleted).toBe(true);
     expect(fs.existsSync(file)).toBe(false);
+    expect(result.replicas).toEqual({
+      'CHEAP-1': 'AVAILABLE',
+      'LANDING-1': 'AVAILABLE',
+      'SAFE-1': 'AVAILABLE',
+      'SAFE-2': 'AVAILABLE',
+    });
 
     // Read the state back from Rucio itself.
     const did = { scope: 'user.demo', name };
