@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import type { RucioClient } from '../rucio/client.js';
-import { getDid, setMetadataBulk, attach, type Did } from '../rucio/dids.js';
-import { ensureDataset, ensureRule, registerReplicas } from '../rucio/ensure.js';
-import { declareTombstone, listReplicas } from '../rucio/replicas.js';
+import { setMetadataBulk, type Did } from '../rucio/dids.js';
+import { ensureRule, registerReplicas } from '../rucio/ensure.js';
+import { declareTombstone, listReplicas, normalizeAdler32, type Replica } from '../rucio/replicas.js';
 import { getRule, deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
 import { RseCache } from '../rucio/rse-cache.js';
+import { DatasetCache } from '../rucio/dataset-cache.js';
 import { RucioError } from '../rucio/errors.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
 import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
@@ -72,6 +73,8 @@ export function createActivities(deps: ActivityDeps) {
   const scheme = deps.scheme ?? 'davs';
   // RSE protocols, attributes and expressions change rarely: minutes of caching save ~13 REST calls a file.
   const rseCache = deps.rseCache ?? new RseCache(rucio);
+  // Files of one dataset arrive by the thousand: ensure it once per few minutes, not once a file.
+  const datasets = new DatasetCache(rucio);
 
   function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
     return rseCache.pfn(rse, did, scheme, operation);
@@ -235,12 +238,12 @@ export function createActivities(deps: ActivityDeps) {
       return classify(async () => {
         const { did, checksums } = input;
         const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
-        await ensureDataset(rucio, input.dataset, input.containers);
+        await datasets.ensure(input.dataset, input.containers);
         // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
         if (input.origin) await registerReplicas(rucio, input.origin.rse, [{ ...file, pfn: input.origin.pfn }]);
         await registerReplicas(rucio, input.landingRse, [file]);
         if (Object.keys(input.metadata).length > 0) await setMetadataBulk(rucio, did, input.metadata);
-        await attach(rucio, [{ to: input.dataset, dids: [did] }]);
+        await datasets.attachFiles(input.dataset, input.containers, [did]);
         return { attempt: Context.current().info.attempt };
       });
     },
@@ -277,7 +280,10 @@ export function createActivities(deps: ActivityDeps) {
             );
           }
           const have = new Set<string>();
+          // What Rucio holds now; each registration below reads its result back and hands it to the next.
+          let known: Replica[] = [];
           for await (const r of listReplicas(rucio, [input.did])) {
+            known.push(r);
             for (const [rse, state] of Object.entries(r.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
           }
           // Prefer RSEs that already hold the file: a retried activity never copies twice.
@@ -297,7 +303,7 @@ export function createActivities(deps: ActivityDeps) {
               adler32: input.checksums.adler32,
               md5: input.checksums.md5,
             };
-            await registerReplicas(rucio, rse, [file]);
+            known = await registerReplicas(rucio, rse, [file], { known });
             copied.push({ rse, mode: res.mode });
           }
           return { rses: chosen, copied, attempt: p.attempt };
@@ -329,10 +335,17 @@ export function createActivities(deps: ActivityDeps) {
     async verifyReplicas(input: { did: Did; checksums: Checksums; ruleIds: string[]; readbackFallback: boolean }) {
       return classify(() =>
         heartbeating(async (p) => {
-          const did = await getDid(rucio, input.did);
-          if (did.bytes !== input.checksums.bytes || (did.adler32 ?? '').toLowerCase() !== input.checksums.adler32) {
+          // The file's size and adler32 in Rucio come with its replicas: one call for both.
+          const states = new Map<string, string>();
+          let held: Replica | undefined;
+          for await (const r of listReplicas(rucio, [input.did])) {
+            held = r;
+            for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
+          }
+          const heldAdler = held?.adler32 ? normalizeAdler32(held.adler32) : undefined;
+          if (!held || held.bytes !== input.checksums.bytes || heldAdler !== input.checksums.adler32) {
             throw permanent(
-              `Rucio holds ${input.did.scope}:${input.did.name} as ${did.bytes} B adler32 ${did.adler32}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
+              `Rucio holds ${input.did.scope}:${input.did.name} as ${held ? `${held.bytes} B adler32 ${held.adler32}` : 'nothing'}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
               'VerificationFailed',
             );
           }
@@ -345,9 +358,6 @@ export function createActivities(deps: ActivityDeps) {
               rses.add(l.rse);
             }
           }
-          const states = new Map<string, string>();
-          for await (const r of listReplicas(rucio, [input.did]))
-            for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
           const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
           for (const rse of [...rses].sort()) {
             if (states.get(rse) !== 'AVAILABLE') {

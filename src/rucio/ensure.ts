@@ -76,16 +76,22 @@ export async function ensureRule(
  *    old DID and add a replica row with the new checksum);
  * 2. add only the replicas missing on `rse` (none: done, one REST call in all);
  * 3. read those back and compare again (another writer may have raced us).
- * REST calls for up to 1000 files: 1 when all are registered already, 3 otherwise.
+ * REST calls for up to 1000 files: 1 when all are registered already, 3 otherwise. A caller that has just
+ * listed these files passes what it read as `known` and saves step 1's call (the read-back still runs).
  */
-export async function registerReplicas(c: RucioClient, rse: string, files: NewReplica[]): Promise<Replica[]> {
+export async function registerReplicas(
+  c: RucioClient,
+  rse: string,
+  files: NewReplica[],
+  opts: { known?: Replica[] } = {},
+): Promise<Replica[]> {
   const normalized = files.map((f) => ({ ...f, adler32: normalizeAdler32(f.adler32) }));
   const wanted = new Map(normalized.map((f) => [didKey(f), f]));
   if (wanted.size !== normalized.length) {
     throw new RucioError(`registerReplicas: the same DID appears twice in one call`, 'permanent', 'InvalidObject');
   }
   const before = new Map<string, Replica>();
-  for await (const r of listReplicas(c, normalized)) {
+  for await (const r of opts.known ?? listReplicas(c, normalized)) {
     const f = wanted.get(didKey(r));
     if (!f) continue;
     assertSameFile(r, f);

@@ -14,6 +14,7 @@ import {
 import { ensureCollection, ensureDataset, ensureRule, registerReplicas } from '../../src/rucio/ensure.js';
 import { RucioError } from '../../src/rucio/errors.js';
 import { RseCache } from '../../src/rucio/rse-cache.js';
+import { DatasetCache } from '../../src/rucio/dataset-cache.js';
 import { buildPfn, hashLfnPath } from '../../src/rucio/lfn2pfn.js';
 import {
   addReplicas,
@@ -339,6 +340,37 @@ describe('replicas', () => {
     const five = await counted('registerReplicas (5 new files)', () => registerReplicas(rucio, 'LANDING-1', many));
     expect(five.calls).toHaveLength(3);
     expect(five.value.map((r) => r.name)).toEqual(many.map((m) => m.name));
+  });
+
+  it('registerReplicas with what the caller just listed: 2 calls a further RSE, mismatch still refused before a write', async () => {
+    const f = fileOf(`ops-known-${run}.dat`, 4321);
+    const listed = await registerReplicas(rucio, 'LANDING-1', [f]);
+    const next = await counted('registerReplicas (known, next RSE)', () =>
+      registerReplicas(rucio, 'SAFE-1', [f], { known: listed }),
+    );
+    expect(next.calls).toEqual(['POST /replicas 201', 'POST /replicas/list 200']);
+    expect(Object.keys(next.value[0]!.states ?? {}).sort()).toEqual(['LANDING-1', 'SAFE-1']);
+    const other = fileOf(f.name, 4321);
+    const err = await counted('registerReplicas (known, mismatch)', () =>
+      rejection(registerReplicas(rucio, 'SAFE-2', [other], { known: next.value })),
+    );
+    expect(err.calls).toEqual([]);
+    expect(err.value).toMatchObject({ kind: 'permanent', exceptionClass: 'ChecksumMismatch' });
+  });
+
+  it('DatasetCache: a dataset is ensured once for many files, concurrently too', async () => {
+    const cache = new DatasetCache(rucio);
+    const ds = { scope, name: `ops-cache-ds-${run}` };
+    const files = Array.from({ length: 4 }, (_, i) => fileOf(`ops-cache-${run}-${i}.dat`));
+    await registerReplicas(rucio, 'LANDING-1', files);
+    const attached = await counted('DatasetCache.attachFiles (4 files, concurrently)', () =>
+      Promise.all(files.map((f) => cache.attachFiles(ds, [], [f]))),
+    );
+    expect(attached.calls.filter((c) => c.startsWith('POST /dids/user.demo/'))).toEqual([
+      `POST /dids/user.demo/ops-cache-ds-${run} 201`,
+    ]);
+    expect(attached.calls.filter((c) => c.startsWith('POST /dids/attachments'))).toHaveLength(4);
+    expect((await collect(listContent(rucio, ds))).map((d) => d.name).sort()).toEqual(files.map((f) => f.name));
   });
 
   it('registerReplicas on a non-deterministic RSE takes the given PFN', async () => {
