@@ -25,11 +25,16 @@ export class StorageAuth {
   #tokenCheckedAt = 0;
   #tokenMtime = 0;
 
-  constructor(
-    private readonly x509?: X509Files,
-    private readonly bearer: { token?: string; file?: string } = {},
-    private readonly recheckMs = RECHECK_MS,
-  ) {}
+  // ES private fields: util.inspect and JSON of an adapter never show a token.
+  readonly #x509?: X509Files;
+  readonly #bearer: { token?: string; file?: string };
+  readonly #recheckMs: number;
+
+  constructor(x509?: X509Files, bearer: { token?: string; file?: string } = {}, recheckMs = RECHECK_MS) {
+    this.#x509 = x509;
+    this.#bearer = bearer;
+    this.#recheckMs = recheckMs;
+  }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): StorageAuth {
     return new StorageAuth(x509Files(env), bearerTokenSource(env));
@@ -42,19 +47,19 @@ export class StorageAuth {
   /** Where the credentials come from (safe to print). */
   describe(): string {
     const parts: string[] = [];
-    if (this.x509)
-      parts.push(this.x509.cert === this.x509.key ? `x509 proxy ${this.x509.cert}` : `x509 ${this.x509.cert}`);
-    if (this.bearer.token) parts.push('bearer token ($BEARER_TOKEN)');
-    else if (this.bearer.file) parts.push(`bearer token ${this.bearer.file}`);
+    if (this.#x509)
+      parts.push(this.#x509.cert === this.#x509.key ? `x509 proxy ${this.#x509.cert}` : `x509 ${this.#x509.cert}`);
+    if (this.#bearer.token) parts.push('bearer token ($BEARER_TOKEN)');
+    else if (this.#bearer.file) parts.push(`bearer token ${this.#bearer.file}`);
     return parts.length > 0 ? parts.join(', ') : 'anonymous';
   }
 
   tlsIdentity(): TlsIdentity | undefined {
-    if (!this.x509) return undefined;
+    if (!this.#x509) return undefined;
     const now = Date.now();
-    if (this.#identity && now - this.#identityCheckedAt < this.recheckMs) return this.#identity;
+    if (this.#identity && now - this.#identityCheckedAt < this.#recheckMs) return this.#identity;
     this.#identityCheckedAt = now;
-    const { cert, key } = this.x509;
+    const { cert, key } = this.#x509;
     try {
       const version = [cert, key].map((f) => `${f}@${fs.statSync(f).mtimeMs}`).join('|');
       if (this.#identity?.version !== version) {
@@ -72,11 +77,11 @@ export class StorageAuth {
 
   /** The bearer token, if any (re-read from its file when that changes). */
   token(): string | undefined {
-    if (this.bearer.token) return this.bearer.token;
-    const file = this.bearer.file;
+    if (this.#bearer.token) return this.#bearer.token;
+    const file = this.#bearer.file;
     if (!file) return undefined;
     const now = Date.now();
-    if (now - this.#tokenCheckedAt < this.recheckMs && this.#token !== undefined) return this.#token;
+    if (now - this.#tokenCheckedAt < this.#recheckMs && this.#token !== undefined) return this.#token;
     this.#tokenCheckedAt = now;
     try {
       const mtime = fs.statSync(file).mtimeMs;

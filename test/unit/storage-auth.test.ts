@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bearerTokenSource, x509Files } from '../../src/shared/grid-credentials.js';
 import { StorageAuth } from '../../src/storage/auth.js';
 import { StorageError } from '../../src/storage/errors.js';
+import { WebDavAdapter } from '../../src/storage/webdav.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-auth-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -49,7 +51,10 @@ describe('StorageAuth', () => {
     const auth = new StorageAuth({ cert: '/tmp/x509up_u1', key: '/tmp/x509up_u1' }, { file: tokenFile });
     expect(auth.describe()).toBe(`x509 proxy /tmp/x509up_u1, bearer token ${tokenFile}`);
     expect(JSON.stringify({ auth })).not.toContain('secret-token-value');
-    expect(StorageAuth.fromEnv({ BEARER_TOKEN: 'zzz' }).describe()).toBe('bearer token ($BEARER_TOKEN)');
+    const fromEnv = StorageAuth.fromEnv({ BEARER_TOKEN: 'zzz-secret' });
+    expect(fromEnv.describe()).toBe('bearer token ($BEARER_TOKEN)');
+    expect(inspect(fromEnv, { depth: 5 })).not.toContain('zzz-secret');
+    expect(inspect(new WebDavAdapter({ auth: fromEnv }), { depth: 5 })).not.toContain('zzz-secret');
     expect(StorageAuth.none().describe()).toBe('anonymous');
   });
 
