@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import tls from 'node:tls';
 import { inspect } from 'node:util';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
@@ -125,9 +126,10 @@ export class RucioClient {
     }
     this.#dispatcher = new Agent({
       connect: {
-        ca: loadCa(config.caCert),
+        // One TLS context for every connection: a grid CA directory holds hundreds of certificates, which
+        // would otherwise be parsed again for each new connection (keep-alive here is short).
+        secureContext: tls.createSecureContext({ ca: loadCa(config.caCert), ...clientCertificate(config) }),
         rejectUnauthorized: !config.insecure,
-        ...clientCertificate(config),
       },
       headersTimeout: timeout,
       bodyTimeout: timeout,
