@@ -14,6 +14,7 @@ import {
 } from './http.js';
 import { PerfMarkerParser, type TpcOutcome } from './perf-markers.js';
 import { pumpWithChecksums, TransferGuard } from './pump.js';
+import { DEFAULT_NO_PROGRESS_TIMEOUT_MS } from './progress.js';
 import { StorageAuth } from './auth.js';
 import { safeWrite } from './safe-write.js';
 import { localFileSource } from './sources.js';
@@ -30,6 +31,9 @@ import type {
 } from './types.js';
 import { dirname, httpsUrl, parseStorageUrl, withPath } from './url.js';
 import { verifyObject } from './verify.js';
+
+/** The shortest no-progress timeout of a third-party copy: several performance-marker intervals. */
+const TPC_MIN_NO_PROGRESS_MS = 20_000;
 
 /** Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer should come quickly. */
 const META_TIMEOUT_MS = 60_000;
@@ -267,7 +271,13 @@ export class WebDavAdapter implements FullStorageAdapter {
   ): Promise<TpcOutcome & { refused?: boolean }> {
     // Unlike PUT, XRootD does not create the parents of a COPY destination.
     await this.mkdirs(dirname(parseStorageUrl(dstUrl).path), dstUrl, opts.signal);
-    const guard = new TransferGuard(`COPY (${mode}) ${srcUrl} → ${dstUrl}`, opts);
+    // Progress only shows in performance markers, which servers send seconds apart (XRootD, dCache: ~5 s):
+    // a shorter no-progress timeout would call every healthy copy stalled.
+    const noProgressTimeoutMs = Math.max(
+      opts.noProgressTimeoutMs ?? DEFAULT_NO_PROGRESS_TIMEOUT_MS,
+      TPC_MIN_NO_PROGRESS_MS,
+    );
+    const guard = new TransferGuard(`COPY (${mode}) ${srcUrl} → ${dstUrl}`, { ...opts, noProgressTimeoutMs });
     // The active party authenticates to the other one with the token it is handed (no X.509 delegation).
     const headers: Record<string, string> = {
       ...this.auth.headers(true),

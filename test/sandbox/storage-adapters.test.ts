@@ -268,6 +268,16 @@ describe('big files', () => {
     expect(await a.delete(target)).toBe(true);
   });
 
+  it('a third-party copy is not mistaken for a stall between performance markers (seconds apart)', async () => {
+    const src = davs('LANDING-1', 'big-tpc/big.bin');
+    await adapterFor(src).upload(big, src, { expected: bigSums });
+    const dst = davs('SAFE-1', 'big-tpc/big.bin');
+    // A no-progress timeout far below the servers' marker interval, as a short heartbeat timeout gives.
+    const res = await copy(src, dst, { expected: bigSums, noProgressTimeoutMs: 1000 });
+    expect(res).toMatchObject({ mode: 'tpc-pull', alreadyThere: false, checksums: bigSums });
+    for (const u of [src, dst]) expect(await adapterFor(u).delete(u)).toBe(true);
+  });
+
   it.each(['davs', 'root'] as const)(
     '%s: an upload aborted half way leaves neither the file nor a temporary',
     async (scheme) => {
