@@ -55,16 +55,15 @@ export class WebDavAdapter implements FullStorageAdapter {
   constructor(opts: WebDavOptions = {}) {
     this.auth = opts.auth ?? StorageAuth.fromEnv();
     this.tls = { ca: opts.ca };
-    this.#agent = { agent: agentFor(this.tls, this.auth.tlsIdentity()), version: this.auth.tlsIdentity()?.version };
   }
 
-  /** The connection pool, rebuilt when the client certificate (a proxy) was renewed. */
+  /** The connection pool, made at first use and again when the client certificate (a proxy) was renewed. */
   private get agent(): https.Agent {
     const identity = this.auth.tlsIdentity();
-    if (this.#agent?.version !== identity?.version) {
+    if (!this.#agent || this.#agent.version !== identity?.version) {
       this.#agent = { agent: agentFor(this.tls, identity), version: identity?.version };
     }
-    return this.#agent!.agent;
+    return this.#agent.agent;
   }
 
   async stat(url: string, signal?: AbortSignal): Promise<StatResult | undefined> {
