@@ -14,7 +14,7 @@ import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
-import { describePending, pendingActivities } from './pending.js';
+import { describePending, innermostMessage, pendingActivities } from './pending.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -284,12 +284,6 @@ async function followToEnd(
   }
 }
 
-function innermostMessage(err: unknown): string {
-  let e = err as { cause?: unknown; message?: string } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-}
-
 function print(result: IngestResult | IngestProgress, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(result, null, 2));
@@ -335,7 +329,7 @@ export function statusCommand(): Command {
         } else if (desc.status.name === 'FAILED') {
           failure = await handle.result().then(
             () => undefined,
-            (err: unknown) => innermostMessage(err),
+            (err: unknown) => innermostMessage(err) ?? String(err),
           );
         }
         if (!p) {

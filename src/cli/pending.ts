@@ -19,8 +19,9 @@ function iso(t: Timestamp): string | undefined {
   return new Date(s * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString();
 }
 
-function innermost(f: { message?: string | null; cause?: unknown } | null | undefined): string | undefined {
-  let e = f;
+/** The message of the innermost cause: Temporal wraps the failure that says what went wrong. */
+export function innermostMessage(err: unknown): string | undefined {
+  let e = err as { message?: string | null; cause?: unknown } | null | undefined;
   while (e?.cause) e = e.cause as typeof e;
   return e?.message ?? undefined;
 }
@@ -39,7 +40,7 @@ export function pendingActivities(desc: WorkflowExecutionDescription): PendingAc
     activity: a.activityType?.name ?? 'unknown',
     attempt: a.attempt ?? 1,
     state: states[Number(a.state ?? 0)] ?? 'unknown',
-    lastFailure: innermost(a.lastFailure),
+    lastFailure: innermostMessage(a.lastFailure),
     lastHeartbeat: iso(a.lastHeartbeatTime),
     nextAttemptAt: iso(a.nextAttemptScheduleTime),
   }));

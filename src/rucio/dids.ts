@@ -75,26 +75,16 @@ export async function attach(
   c: RucioClient,
   attachments: Array<{ to: Did; dids: Did[]; rse?: string }>,
 ): Promise<void> {
-  type Wire = { scope: string; name: string; rse?: string; dids: Did[] };
-  const requests: Wire[][] = [];
-  let current: Wire[] = [];
-  let size = 0;
-  for (const a of attachments) {
-    for (let i = 0; i < a.dids.length; ) {
-      if (size === BULK_CHUNK) {
-        requests.push(current);
-        current = [];
-        size = 0;
-      }
-      const part = a.dids.slice(i, i + BULK_CHUNK - size).map(pickDid);
-      current.push({ scope: a.to.scope, name: a.to.name, rse: a.rse, dids: part });
-      size += part.length;
-      i += part.length;
+  const all = attachments.flatMap((a) => a.dids.map((d) => ({ a, did: pickDid(d) })));
+  for (let i = 0; i < all.length; i += BULK_CHUNK) {
+    // Consecutive DIDs of one collection travel together, as Rucio's body groups them.
+    const batch: Array<{ a: (typeof attachments)[number]; dids: Did[] }> = [];
+    for (const { a, did } of all.slice(i, i + BULK_CHUNK)) {
+      if (batch.at(-1)?.a === a) batch.at(-1)!.dids.push(did);
+      else batch.push({ a, dids: [did] });
     }
-  }
-  if (current.length > 0) requests.push(current);
-  for (const batch of requests) {
-    await c.send('POST', '/dids/attachments', { body: { ignore_duplicate: true, attachments: batch } });
+    const body = batch.map(({ a, dids }) => ({ scope: a.to.scope, name: a.to.name, rse: a.rse, dids }));
+    await c.send('POST', '/dids/attachments', { body: { ignore_duplicate: true, attachments: body } });
   }
 }
 

@@ -29,7 +29,7 @@ export interface X509Files {
 }
 
 /** X509_USER_PROXY, else /tmp/x509up_u<uid>, else X509_USER_CERT + X509_USER_KEY, as grid tools look. */
-export function x509Files(env: NodeJS.ProcessEnv = process.env): X509Files | undefined {
+export function findX509Files(env: NodeJS.ProcessEnv = process.env): X509Files | undefined {
   const proxy = env.X509_USER_PROXY || defaultProxyFile();
   if (proxy) return { cert: proxy, key: proxy };
   if (env.X509_USER_CERT && env.X509_USER_KEY) return { cert: env.X509_USER_CERT, key: env.X509_USER_KEY };
@@ -37,7 +37,7 @@ export function x509Files(env: NodeJS.ProcessEnv = process.env): X509Files | und
 }
 
 /** WLCG bearer token discovery: $BEARER_TOKEN, then the file $BEARER_TOKEN_FILE, then the default files. */
-export function bearerTokenSource(env: NodeJS.ProcessEnv = process.env): { token?: string; file?: string } {
+export function findBearerToken(env: NodeJS.ProcessEnv = process.env): { token?: string; file?: string } {
   if (env.BEARER_TOKEN?.trim()) return { token: env.BEARER_TOKEN.trim() };
   const file = env.BEARER_TOKEN_FILE || wlcgTokenFile(env);
   return file ? { file } : {};

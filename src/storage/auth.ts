@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { bearerTokenSource, x509Files, type X509Files } from '../shared/grid-credentials.js';
+import { findBearerToken, findX509Files, type X509Files } from '../shared/grid-credentials.js';
 import { permanentError } from './errors.js';
 
 /** A client certificate chain and key for TLS; `version` changes when the files do (a renewed proxy). */
@@ -37,7 +37,7 @@ export class StorageAuth {
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): StorageAuth {
-    return new StorageAuth(x509Files(env), bearerTokenSource(env));
+    return new StorageAuth(findX509Files(env), findBearerToken(env));
   }
 
   static none(): StorageAuth {

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getMetadata } from '../../src/rucio/dids.js';
 import { listReplicas } from '../../src/rucio/replicas.js';
@@ -15,20 +14,7 @@ import { adapterFor, checksumFile } from '../../src/storage/index.js';
 import type { IngestProgress, IngestResult } from '../../src/workflows/ingest-file.js';
 import { saKeys } from '../../src/workflows/search-attribute-keys.js';
 import { fileInput, startLifecycle, tempDir, uniq, writeRandomFile } from '../fixtures/ingest.js';
-import { expectNoDid } from '../fixtures/lifecycle-checks.js';
-
-/** The innermost failure message and type of a failed workflow. */
-async function failureOf(p: Promise<unknown>): Promise<{ message: string; type?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    let e = err as { cause?: unknown; message: string; type?: string };
-    while (e.cause) e = e.cause as typeof e;
-    return { message: e.message, type: e.type };
-  }
-  throw new Error('the workflow did not fail');
-}
+import { expectNoDid, failureOf } from '../fixtures/lifecycle-checks.js';
 
 describe('file lifecycle on the sandbox', () => {
   let env: Awaited<ReturnType<typeof startLifecycle>>;

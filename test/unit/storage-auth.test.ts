@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bearerTokenSource, x509Files } from '../../src/shared/grid-credentials.js';
+import { findBearerToken, findX509Files } from '../../src/shared/grid-credentials.js';
 import { StorageAuth } from '../../src/storage/auth.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { WebDavAdapter } from '../../src/storage/webdav.js';
@@ -18,20 +18,20 @@ const file = (name: string, text: string) => {
 
 describe('grid credential discovery', () => {
   it('finds the X.509 credential as grid tools do: proxy first, then certificate and key', () => {
-    expect(x509Files({ X509_USER_PROXY: '/p', X509_USER_CERT: '/c', X509_USER_KEY: '/k' })).toEqual({
+    expect(findX509Files({ X509_USER_PROXY: '/p', X509_USER_CERT: '/c', X509_USER_KEY: '/k' })).toEqual({
       cert: '/p',
       key: '/p',
     });
     const noDefaultProxy = !fs.existsSync(`/tmp/x509up_u${process.getuid!()}`);
     if (noDefaultProxy) {
-      expect(x509Files({ X509_USER_CERT: '/c', X509_USER_KEY: '/k' })).toEqual({ cert: '/c', key: '/k' });
-      expect(x509Files({})).toBeUndefined();
+      expect(findX509Files({ X509_USER_CERT: '/c', X509_USER_KEY: '/k' })).toEqual({ cert: '/c', key: '/k' });
+      expect(findX509Files({})).toBeUndefined();
     }
   });
 
   it('finds a bearer token in $BEARER_TOKEN before $BEARER_TOKEN_FILE', () => {
-    expect(bearerTokenSource({ BEARER_TOKEN: ' abc \n', BEARER_TOKEN_FILE: '/t' })).toEqual({ token: 'abc' });
-    expect(bearerTokenSource({ BEARER_TOKEN_FILE: '/t' })).toEqual({ file: '/t' });
+    expect(findBearerToken({ BEARER_TOKEN: ' abc \n', BEARER_TOKEN_FILE: '/t' })).toEqual({ token: 'abc' });
+    expect(findBearerToken({ BEARER_TOKEN_FILE: '/t' })).toEqual({ file: '/t' });
   });
 });
 
