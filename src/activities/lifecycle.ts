@@ -15,6 +15,8 @@ import type { Checksums, UploadOptions, VerifyResult } from '../storage/types.js
 import { classify, permanent } from './failures.js';
 import { verifyChoiceFor, type VerifyChoice } from './verify-policy.js';
 import { resumableChecksumMinBytes, usableCheckpoint } from './checksum-resume.js';
+import { fileMetadata, type MetaInputs } from './file-metadata.js';
+import { tempSiblingUrl } from '../storage/url.js';
 
 export interface ActivityDeps {
   rucio: RucioClient;
@@ -137,10 +139,22 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Step 1: size and checksums of the source, refusing what cannot be a complete file. */
-    async inspectSource(input: { source: Source; md5: boolean; allowEmpty: boolean }): Promise<Checksums> {
+    /**
+     * Step 1: size and checksums of the source, refusing what cannot be a complete file; with a sidecar or
+     * a schema, the file's final metadata too (checked before any byte moves).
+     */
+    async inspectSource(
+      input: {
+        source: Source;
+        md5: boolean;
+        allowEmpty: boolean;
+        refused?: { code: string; message: string };
+      } & MetaInputs,
+    ): Promise<Checksums & { metadata?: Record<string, string | number | boolean> }> {
       return classify(() =>
         heartbeating(async (p) => {
+          if (input.refused) throw permanent(input.refused.message, input.refused.code);
+          const metadata = await fileMetadata(input, sourceUrl(input.source));
           let sums: Checksums;
           if (input.source.kind === 'local') {
             const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
@@ -195,7 +209,7 @@ export function createActivities(deps: ActivityDeps) {
               'EmptySource',
             );
           }
-          return sums;
+          return metadata ? { ...sums, metadata } : sums;
         }),
       );
     },
@@ -389,6 +403,30 @@ export function createActivities(deps: ActivityDeps) {
           };
         }),
       );
+    },
+
+    /**
+     * A cancelled file: on each RSE it may have written to, remove its bytes unless Rucio lists the replica
+     * there (registered bytes stay: the catalogue is true), and every temporary of its attempts.
+     */
+    async discardUnregistered(input: { did: Did; rses: string[]; expressions: string[] }) {
+      return classify(async () => {
+        const rses = new Set(input.rses);
+        for (const e of input.expressions) for (const r of await rseCache.resolve(e)) rses.add(r);
+        const registered = new Set<string>();
+        for await (const r of listReplicas(rucio, [input.did]))
+          for (const rse of Object.keys(r.states ?? {})) registered.add(rse);
+        const removed: string[] = [];
+        for (const rse of [...rses].sort()) {
+          const pfn = await pfnOn(rse, input.did, 'delete');
+          const adapter = adapterFor(pfn);
+          const temps = Array.from({ length: 20 }, (_, i) => tempSiblingUrl(pfn, `a${i + 1}`));
+          for (const url of registered.has(rse) ? temps : [pfn, ...temps]) {
+            if (await adapter.delete(url)) removed.push(url);
+          }
+        }
+        return { removed };
+      });
     },
 
     /** Step 6: remove the origin copy; for an RSE origin the Rucio way (tombstone → reaper). */

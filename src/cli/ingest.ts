@@ -12,11 +12,13 @@ import type { IngestProgress, IngestResult } from '../workflows/ingest-file.js';
 import { saKeys } from '../workflows/search-attribute-keys.js';
 import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
+import { CliWorker } from './cli-worker.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
+import { fileSummary } from '../shared/file-summary.js';
 import { describePending, innermostMessage, pendingActivities } from './pending.js';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 const qosUsage =
   'expected COPIES:RSE_EXPRESSION[:LIFETIME_SECONDS][,lifetime=S][,deadline=S][,grouping=ALL|DATASET|NONE], ' +
@@ -68,7 +70,7 @@ function parseDid(s: string, what: string): { scope: string; name: string } {
   return { scope: s.slice(0, i), name: s.slice(i + 1) };
 }
 
-interface FileOpts {
+export interface FileOpts {
   scope: string;
   name?: string;
   nameRule?: NameRule;
@@ -135,6 +137,7 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
         { key: saKeys.landingRse, value: input.landingRse },
         { key: saKeys.step, value: 'queued' },
       ],
+      staticSummary: fileSummary(input),
     });
     return { handle, started: true };
   } catch (err) {
@@ -144,113 +147,99 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
   }
 }
 
-/** Is a worker polling this task queue? If not, `--wait` runs one in-process. */
 /**
- * Whether a worker polls the task queue. Temporal remembers pollers for minutes after they are gone, so only
- * recent polls count: a live worker renews its long poll at least every minute.
+ * The lifecycle options `file` and `ingest` share. For `ingest` none is required here: a profile may give
+ * them, and the merged options are checked before anything starts.
  */
-async function hasLivePoller(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
-  const res = await client.workflowService.describeTaskQueue({
-    namespace,
-    taskQueue: { name: taskQueue },
-    taskQueueType: 1,
-  });
-  const recent = Date.now() - livePollerWindowMs;
-  return (res.pollers ?? []).some((p) => {
-    const t = p.lastAccessTime;
-    return t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) > recent : false;
-  });
-}
-
-const livePollerWindowMs = 70_000;
-
-export function fileCommand(): Command {
-  return new Command('file')
-    .description('ingest one file: upload → register → replicate → verify → (delete at origin)')
-    .argument('<source>', 'local path, or with --origin-rse the PFN of the file on that RSE')
-    .requiredOption('--scope <scope>', 'Rucio scope of the file')
-    .option('--name <name>', 'DID name (default: the file name, see --name-rule)')
-    .addOption(
-      new Option('--name-rule <rule>', 'file name → DID name: keep it, or sanitize characters Rucio refuses to _')
-        .choices(nameRules)
-        .default('keep'),
-    )
-    .requiredOption('--dataset <scope:name>', 'dataset to attach the file to (created if missing)')
-    .option('--container <scope:name>', 'container above the dataset, outermost first (repeatable)', collect, [])
-    .requiredOption('--rse <rse>', 'landing RSE')
+export function addLifecycleOptions(cmd: Command, forBatch = false): Command {
+  const req = (flags: string, what: string) => (forBatch ? cmd.option(flags, what) : cmd.requiredOption(flags, what));
+  req('--scope <scope>', 'Rucio scope of the files');
+  if (!forBatch) cmd.option('--name <name>', 'DID name (default: the file name, see --name-rule)');
+  cmd.addOption(
+    new Option(
+      '--name-rule <rule>',
+      'file name → DID name: keep it, or sanitize characters Rucio refuses to _',
+    ).choices(nameRules),
+  );
+  req(
+    '--dataset <scope:name>',
+    forBatch
+      ? 'dataset of every file (flat layout; top of the tree in tree layout)'
+      : 'dataset to attach the file to (created if missing)',
+  );
+  cmd.option('--container <scope:name>', 'container above the dataset, outermost first (repeatable)', collect);
+  req('--rse <rse>', 'landing RSE');
+  cmd
     .option(
       '--qos <copies:expression>',
       'QoS target, e.g. 2:QOS=SAFE or 1:QOS=CHEAP-ANALYSIS,lifetime=86400,deadline=7200,grouping=DATASET (repeatable)',
       collect,
-      [],
     )
-    .option('--meta <key=value>', 'metadata (repeatable)', collect, [])
-    .addOption(new Option('--mode <mode>', 'replication mode').choices(['direct', 'rucio']).default('direct'))
+    .option('--meta <key=value>', 'metadata (repeatable)', collect)
+    .addOption(new Option('--mode <mode>', 'replication mode (default direct)').choices(['direct', 'rucio']))
     .option('--delete-origin', 'delete the origin copy once every replica is verified')
     .option('--origin-rse <rse>', 'the source is a replica on this RSE (e.g. ONSITE-BUFFER)')
     .option('--allow-empty', 'accept a 0-byte file (refused by default as a likely incomplete write)')
     .option('--no-md5', 'skip md5 (adler32 is always computed)')
     .option(
       '--rule-deadline <seconds>',
-      "rucio mode: report a rule not OK after this long (a target's deadline=S overrides it)",
-      String(24 * 3600),
+      "rucio mode: report a rule not OK after this long (default 86400; a target's deadline=S overrides it)",
     )
     .option(
       '--heartbeat-timeout <seconds>',
       'retry a transfer or checksum that shows no progress for this long (default 30)',
     )
-    .option('--task-queue <name>', 'Temporal task queue', process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue)
+    .option('--task-queue <name>', 'Temporal task queue (default $RUCIO_INGEST_TASK_QUEUE or rucio-ingest)');
+  return cmd;
+}
+
+/** Defaults of the lifecycle options, applied after a profile and the flags. */
+export function withFileDefaults(o: Partial<FileOpts>): FileOpts {
+  return {
+    ...o,
+    scope: o.scope ?? '',
+    dataset: o.dataset ?? '',
+    rse: o.rse ?? '',
+    container: o.container ?? [],
+    qos: o.qos ?? [],
+    meta: o.meta ?? [],
+    mode: o.mode ?? 'direct',
+    nameRule: o.nameRule ?? 'keep',
+    md5: o.md5 ?? true,
+    ruleDeadline: o.ruleDeadline ?? String(24 * 3600),
+    taskQueue: o.taskQueue ?? process.env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
+  };
+}
+
+export function fileCommand(): Command {
+  return addLifecycleOptions(
+    new Command('file')
+      .description('ingest one file: upload → register → replicate → verify → (delete at origin)')
+      .argument('<source>', 'local path, or with --origin-rse the PFN of the file on that RSE'),
+  )
     .option('--wait', 'follow the file to the end')
     .option('--json', 'machine-readable output')
-    .action(async (source: string, o: FileOpts) => {
+    .action(async (source: string, raw: Partial<FileOpts>) => {
+      const o = withFileDefaults(raw);
       const input = buildInput(source, o);
       const target = temporalTargetFromEnv();
       const { client, close } = await connectClient(target);
-      let embedding: Promise<{ w: Awaited<ReturnType<typeof createIngestWorker>>; running: Promise<void> }> | undefined;
-      let recheck: NodeJS.Timeout | undefined;
+      const say = (line: string) => {
+        if (!o.json) console.error(line);
+      };
+      const worker = new CliWorker(client, target, o.taskQueue, say, 'rucio-ingest-file');
       try {
         const { handle, started } = await startIngest(client, input, o.taskQueue);
-        if (!o.json) console.error(`${started ? 'started' : 'already known'}: ${handle.workflowId}`);
+        say(`${started ? 'started' : 'already known'}: ${handle.workflowId}`);
         if (!o.wait) {
           if (o.json) console.log(JSON.stringify({ workflowId: handle.workflowId, started }));
           return;
         }
-        // At most one embedded worker, started now or later by the re-check below.
-        const embed = () =>
-          (embedding ??= (async () => {
-            if (!o.json) console.error(`no worker polls task queue ${o.taskQueue}: running one in this process`);
-            // The CLI reports the outcome itself: the worker stays quiet unless LOG_LEVEL says otherwise.
-            const logger = createLogger('rucio-ingest-file', process.env.LOG_LEVEL ?? 'silent');
-            const w = await createIngestWorker(
-              {
-                ...workerConfigFromEnv(),
-                temporalAddress: target.address,
-                namespace: target.namespace,
-                taskQueue: o.taskQueue,
-              },
-              { logger },
-            );
-            return { w, running: w.worker.run() };
-          })());
-        if (!(await hasLivePoller(client, target.namespace, o.taskQueue))) await embed();
-        else if (!o.json) console.error(`a worker polls task queue ${o.taskQueue}: following the file`);
-        // The worker seen may be one that just stopped: look again while waiting, and take over if it is gone.
-        recheck = setInterval(() => {
-          if (embedding) return clearInterval(recheck);
-          hasLivePoller(client, target.namespace, o.taskQueue)
-            .then((live) => (live ? undefined : embed()))
-            .catch(() => undefined);
-        }, 5_000);
+        await worker.ensure();
         const result = await followToEnd(handle, !!o.json);
         print(result, !!o.json);
       } finally {
-        clearInterval(recheck);
-        const e = await embedding?.catch(() => undefined);
-        if (e) {
-          e.w.worker.shutdown();
-          await e.running;
-          await e.w.close();
-        }
+        await worker.stop();
         await close();
       }
     });

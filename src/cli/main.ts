@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { checkRseSubcommand } from './check-rse.js';
 import { checkRucioSubcommand } from './check-rucio.js';
 import { demoCommand } from './demo.js';
 import { fileCommand, statusCommand, workerCommand } from './ingest.js';
 import { sandboxCommand } from './sandbox.js';
+import { ingestCommand } from './ingest-batch.js';
+import { batchCommand } from './batch-commands.js';
+import { RequestError } from './request-error.js';
 
 const program = new Command()
   .name('rucio-ingest')
@@ -12,6 +15,8 @@ const program = new Command()
   .showHelpAfterError();
 
 program.addCommand(fileCommand());
+program.addCommand(ingestCommand());
+program.addCommand(batchCommand());
 program.addCommand(statusCommand());
 program.addCommand(workerCommand());
 program.addCommand(sandboxCommand());
@@ -23,7 +28,21 @@ program.addCommand(
     .addCommand(checkRseSubcommand()),
 );
 
+/** A bad option or argument is a wrong request (exit 2), as is every RequestError; help and version exit 0. */
+function exitCodesOf(cmd: Command): void {
+  cmd.exitOverride((err) => {
+    throw err;
+  });
+  for (const sub of cmd.commands) exitCodesOf(sub);
+}
+exitCodesOf(program);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // Commander has printed its message already.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
   console.error(`rucio-ingest: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
+  process.exitCode = err instanceof RequestError ? 2 : 1;
 });

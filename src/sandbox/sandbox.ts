@@ -117,7 +117,7 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
  * Run a one-time setup step, remembered by a marker in the data directory (so it is redone when the
  * data is wiped). The marker holds the step's version: bump it to redo the step on existing sandboxes.
  */
-const stepVersions: Record<string, string> = { 'temporal-namespace': '1', 'rucio-bootstrap': '4' };
+const stepVersions: Record<string, string> = { 'temporal-namespace': '2', 'rucio-bootstrap': '4' };
 async function once(l: Layout, step: string, fn: () => Promise<void>): Promise<void> {
   const marker = path.join(l.data, `.done-${step}`);
   const version = stepVersions[step] ?? '1';
@@ -186,6 +186,8 @@ export function envExports(l: Layout = layout()): Record<string, string> {
     NODE_EXTRA_CA_CERTS: path.join(l.ca, 'ca.pem'),
     PATH: `${path.join(l.venv, 'bin')}:${process.env.PATH ?? ''}`,
     RUCIO_INGEST_TEMPORAL_UI: temporalUiUrl,
+    // Batch manifests and the logs of workers the CLI runs: inside the sandbox, beside its data.
+    RUCIO_INGEST_STATE_DIR: path.join(l.root, 'state'),
     RUCIO_INGEST_POSTGRES_PORT: String(ports.postgres),
   };
 }

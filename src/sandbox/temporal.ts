@@ -57,8 +57,28 @@ export async function temporalHealthy(): Promise<boolean> {
   }
 }
 
-/** Raise the namespace's retention (idempotent). */
+/**
+ * Raise the namespace's retention and register the search attributes (idempotent). A server started before
+ * an attribute was added to the list gets it here, without losing its database.
+ */
 export async function configureNamespace(l: Layout): Promise<void> {
+  for (const [name, type] of Object.entries(searchAttributes)) {
+    await run(l.bin('temporal'), [
+      'operator',
+      'search-attribute',
+      'create',
+      '--address',
+      temporalAddress,
+      '--namespace',
+      temporalNamespace,
+      '--name',
+      name,
+      '--type',
+      type,
+    ]).catch((err: { stderr?: string }) => {
+      if (!/already exists/i.test(err.stderr ?? '')) throw err;
+    });
+  }
   await run(l.bin('temporal'), [
     'operator',
     'namespace',

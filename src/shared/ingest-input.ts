@@ -69,6 +69,17 @@ export const ingestInputSchema = z.object({
   heartbeatTimeoutSeconds: z.number().int().min(2).max(3600).default(30),
   /** Rucio account that owns the rules (the worker's account when omitted). */
   account: z.string().optional(),
+  /**
+   * Metadata sidecar: a JSON object read from `<source><suffix>` when the file is inspected and merged over
+   * `metadata` (a missing sidecar adds nothing). Read by the worker, so a fixed sidecar counts on a retry.
+   */
+  metaSidecarSuffix: z.string().min(1).optional(),
+  /** JSON Schema the file's final metadata must satisfy before anything of it is uploaded (path on a shared FS). */
+  metaSchema: z.object({ path: z.string().min(1), sha256: z.string().length(64) }).optional(),
+  /** Refused when the batch was planned (e.g. a symlink out of the ingested directory): fails with this. */
+  refused: z.object({ code: z.string(), message: z.string() }).optional(),
+  /** The batch this file belongs to (the RucioBatch search attribute): for messages only. */
+  batchId: z.string().optional(),
 });
 export type IngestInput = z.infer<typeof ingestInputSchema>;
 

@@ -9,4 +9,5 @@ export const searchAttributes = {
   LandingRse: 'Keyword',
   IngestStep: 'Keyword',
   IngestProblem: 'Keyword',
+  RucioBatch: 'Keyword',
 } as const;

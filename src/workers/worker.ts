@@ -10,7 +10,9 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/lifecycle.js';
+import { createBatchActivities } from '../activities/batch.js';
 import { RucioClient } from '../rucio/client.js';
 import { defaultTaskQueue } from '../shared/ingest-input.js';
 
@@ -77,6 +79,9 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
   installRuntime(cfg.metricsAddress, opts.logger);
   const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
   const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
+  // The batch's activities ask Temporal how files ended that did not report (a client of its own).
+  const clientConnection = await Connection.connect({ address: cfg.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: cfg.namespace });
   const source = workflowSource();
   opts.logger?.info(
     { workflowCode: source.workflowBundle ? 'pre-built bundle' : 'TypeScript sources (bundled at start)' },
@@ -87,7 +92,10 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     namespace: cfg.namespace,
     taskQueue: cfg.taskQueue,
     ...source,
-    activities: createActivities({ rucio, account: rucio.config.account }),
+    activities: {
+      ...createActivities({ rucio, account: rucio.config.account }),
+      ...createBatchActivities({ client }),
+    },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
     // Give running uploads time to heartbeat their last progress before the process exits.
     shutdownGraceTime: '20s',
@@ -96,6 +104,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     worker,
     async close() {
       await connection.close();
+      await clientConnection.close();
       if (!opts.rucio) await rucio.close();
     },
   };

@@ -1,18 +1,35 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
+  getExternalWorkflowHandle,
+  isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import type { IngestInput, QosTarget } from '../shared/ingest-input.js';
 import type { Checksums } from '../storage/types.js';
+import type { FileReport } from '../shared/batch-input.js';
+import { fileFinished } from './batch-signals.js';
 import { saKeys as keys } from './search-attribute-keys.js';
 
-export type Step = 'inspect' | 'upload' | 'register' | 'replicate' | 'verify' | 'delete-origin' | 'done' | 'failed';
+export type Step =
+  | 'inspect'
+  | 'upload'
+  | 'register'
+  | 'replicate'
+  | 'verify'
+  | 'delete-origin'
+  | 'done'
+  | 'failed'
+  | 'cancelled';
 
 export interface TargetProgress {
   target: QosTarget;
@@ -52,12 +69,16 @@ const transferActivities = (heartbeatTimeoutSeconds: number) =>
     startToCloseTimeout: '12h',
     heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m' },
+    // A cancelled file cleans up only once the running step has stopped (aborted transfers remove their
+    // temporaries): cleaning up beside a still-running upload or registration could leave either half-done.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
 
 // Catalogue calls are short; a crashed Rucio server is waited out with backoff, without a cap on attempts.
 const catalogue = proxyActivities<LifecycleActivities>({
   startToCloseTimeout: '3m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /** One file through upload → register → replicate → verify → delete at origin. */
@@ -83,10 +104,14 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   try {
     enter('inspect');
     await catalogue.preflight({ landingRse: input.landingRse, qos: input.qos, did });
-    const checksums = await transfer.inspectSource({
+    const { metadata, ...checksums } = await transfer.inspectSource({
       source: input.source,
       md5: input.md5,
       allowEmpty: input.allowEmpty,
+      metadata: input.metadata,
+      metaSidecarSuffix: input.metaSidecarSuffix,
+      metaSchema: input.metaSchema,
+      refused: input.refused,
     });
     progress.checksums = checksums;
 
@@ -107,7 +132,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       did,
       landingRse: input.landingRse,
       checksums,
-      metadata: input.metadata,
+      // With a sidecar or schema, inspection returns the file's final metadata (older runs returned none).
+      metadata: metadata ?? input.metadata,
       dataset: input.dataset,
       containers: input.containers,
       origin: input.source.kind === 'rse' ? { rse: input.source.rse, pfn: input.source.pfn } : undefined,
@@ -159,15 +185,55 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       progress.originDeleted = del.deleted;
     }
     enter('done');
+    await reportToBatch({ outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
+    if (isCancellation(err) && patched('cancel-cleanup')) {
+      // Cancelled (e.g. `rucio-ingest batch cancel`): leave nothing half-done. The running step has stopped
+      // (WAIT_CANCELLATION_COMPLETED); bytes on storage that Rucio does not list are removed, with every
+      // temporary; what is registered stays (its bytes are there). The origin is never touched.
+      await CancellationScope.nonCancellable(async () => {
+        await catalogue.discardUnregistered({
+          did,
+          rses: [input.landingRse],
+          expressions: input.mode === 'direct' ? input.qos.map((q) => q.rseExpression) : [],
+        });
+        progress.step = 'cancelled';
+        upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
+        await reportToBatch({ outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
+      });
+      throw err;
+    }
     progress.problem = describe(err);
     // A short code, not the message: keyword search attributes match exactly (IngestProblem="VerificationFailed").
     upsertSearchAttributes([{ key: keys.problem, value: progress.problemCode ?? problemCode(err) }]);
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
+    await reportToBatch({
+      outcome: 'failed',
+      bytes: progress.checksums?.bytes ?? 0,
+      problem: progress.problemCode ?? problemCode(err),
+    });
     throw err;
+  }
+}
+
+/**
+ * A file started by a batch tells it how it ended (the batch counts, and starts the next file). By workflow
+ * ID only: the batch continues-as-new, and the signal reaches its current run. A batch gone (terminated)
+ * must not fail the file.
+ */
+async function reportToBatch(report: Omit<FileReport, 'workflowId'>): Promise<void> {
+  const parent = workflowInfo().parent;
+  if (!parent || !patched('report-to-batch')) return;
+  try {
+    await getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, {
+      ...report,
+      workflowId: workflowInfo().workflowId,
+    });
+  } catch (err) {
+    log.warn('could not report to the batch', { batch: parent.workflowId, error: describe(err) });
   }
 }
 

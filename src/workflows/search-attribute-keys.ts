@@ -15,4 +15,5 @@ export const saKeys = {
   landingRse: keyword('LandingRse'),
   step: keyword('IngestStep'),
   problem: keyword('IngestProblem'),
+  batch: keyword('RucioBatch'),
 };

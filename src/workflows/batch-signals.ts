@@ -1,0 +1,8 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { BatchStatus, FileReport } from '../shared/batch-input.js';
+
+/** Sent by a file workflow to the batch that started it when it ends. */
+export const fileFinished = defineSignal<[FileReport]>('fileFinished');
+
+/** Counts, bytes, failures by reason: what `rucio-ingest batch status` shows. */
+export const batchStatusQuery = defineQuery<BatchStatus>('status');

@@ -1,0 +1,230 @@
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { BatchActivities, PageItem } from '../activities/batch.js';
+import type { BatchInput, BatchState, BatchStatus, FileReport } from '../shared/batch-input.js';
+import { batchStatusQuery, fileFinished } from './batch-signals.js';
+import { saKeys as keys } from './search-attribute-keys.js';
+
+const act = proxyActivities<BatchActivities>({
+  startToCloseTimeout: '5m',
+  // A manifest not (yet) visible on a worker's host or a Temporal hiccup: retried, the batch waits.
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+});
+
+/** Attached files (another batch's, or `rucio-ingest file`'s) are polled this often; they never report here. */
+const attachedPollMs = 60_000;
+/** With nothing reported for this long, the batch asks Temporal how its files in flight are (a lost report). */
+const silentReconcileMs = 10 * 60_000;
+
+function initialState(input: BatchInput): BatchState {
+  return {
+    offset: 0,
+    eof: false,
+    manifest: input.manifest,
+    counts: { taken: 0, done: 0, alreadyDone: 0, failed: 0, cancelled: 0 },
+    bytesDone: 0,
+    failures: {},
+    inFlight: {},
+    startedAt: Date.now(),
+    runs: 1,
+    filesBefore: 0,
+    bytesBefore: 0,
+    retries: 0,
+  };
+}
+
+/**
+ * A batch of files: pages through its manifest, keeps at most `concurrency` file workflows in flight
+ * (children abandoned on parent close, so they outlive each continue-as-new), counts how each ended from
+ * their reports, and continues as new after each page so no run's history holds more than one page.
+ */
+export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
+  const s: BatchState = input.state ?? initialState(input);
+  let cancelling = false;
+  let cancelled = false;
+  let lastNews = Date.now();
+  const inFlightCount = () => Object.keys(s.inFlight).length;
+
+  const settle = (report: FileReport) => {
+    const f = s.inFlight[report.workflowId];
+    if (!f) return; // a duplicate (report and reconcile both), or another run's file
+    delete s.inFlight[report.workflowId];
+    lastNews = Date.now();
+    if (report.outcome === 'done') {
+      s.counts.done += 1;
+      s.bytesDone += report.bytes || f.bytes;
+    } else if (report.outcome === 'cancelled') {
+      s.counts.cancelled += 1;
+    } else {
+      s.counts.failed += 1;
+      const why = report.problem ?? 'error';
+      s.failures[why] = (s.failures[why] ?? 0) + 1;
+    }
+  };
+
+  const status = (): BatchStatus => {
+    const files = s.filesBefore + s.manifest.files;
+    const inFlight = inFlightCount();
+    return {
+      batchId: input.batchId,
+      state: cancelled ? 'cancelled' : cancelling ? 'cancelling' : 'running',
+      total: { files, bytes: s.bytesBefore + s.manifest.bytes },
+      counts: { ...s.counts, inFlight, queued: Math.max(0, files - s.counts.taken) },
+      bytesDone: s.bytesDone,
+      failures: { ...s.failures },
+      startedAt: new Date(s.startedAt).toISOString(),
+      elapsedSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+      runs: s.runs,
+      retries: s.retries,
+      retriedAt: s.retriedAt,
+      events: workflowInfo().historyLength,
+    };
+  };
+
+  setHandler(fileFinished, settle);
+  setHandler(batchStatusQuery, status);
+
+  /** Ask Temporal how files in flight ended when they cannot (attached) or did not (lost) report. */
+  const reconcile = async (ids: string[]) => {
+    if (ids.length === 0) return;
+    for (const r of await act.describeFiles({ workflowIds: ids })) {
+      if (r.status === 'RUNNING') continue;
+      settle({
+        workflowId: r.workflowId,
+        outcome: r.status === 'COMPLETED' ? 'done' : r.status === 'CANCELED' ? 'cancelled' : 'failed',
+        bytes: 0,
+        problem: r.problem ?? r.status.toLowerCase(),
+      });
+    }
+  };
+
+  let stopWatch = false;
+  void (async () => {
+    try {
+      while (!stopWatch) {
+        await sleep(attachedPollMs);
+        if (stopWatch) return;
+        const silent = Date.now() - lastNews > silentReconcileMs;
+        const ids = Object.entries(s.inFlight)
+          .filter(([, f]) => silent || f.attached)
+          .map(([id]) => id);
+        if (silent) lastNews = Date.now();
+        await reconcile(ids);
+      }
+    } catch (err) {
+      if (!isCancellation(err)) throw err; // the batch's own cancellation ends the watch
+    }
+  })();
+
+  const startOne = async (item: PageItem) => {
+    s.counts.taken += 1;
+    s.inFlight[item.workflowId] = { did: item.did, bytes: item.bytes, since: Date.now() };
+    try {
+      await startChild('ingestFile', {
+        workflowId: item.workflowId,
+        taskQueue: input.taskQueue,
+        args: [item.input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        // The lifecycle's own rule: a failed file may run again, a completed one never.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        typedSearchAttributes: [
+          { key: keys.scope, value: item.input.did.scope },
+          { key: keys.dataset, value: `${item.input.dataset.scope}:${item.input.dataset.name}` },
+          { key: keys.landingRse, value: item.input.landingRse },
+          { key: keys.step, value: 'queued' },
+          { key: keys.batch, value: input.batchId },
+        ],
+        staticSummary: item.summary,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Already running (another batch, or `rucio-ingest file`) or completed before: find out which.
+      const [r] = await act.describeFiles({ workflowIds: [item.workflowId] });
+      if (r?.status === 'COMPLETED') {
+        s.counts.alreadyDone += 1;
+        settle({ workflowId: item.workflowId, outcome: 'done', bytes: item.bytes });
+      } else if (r?.status === 'RUNNING') {
+        s.inFlight[item.workflowId]!.attached = true;
+      } else {
+        settle({
+          workflowId: item.workflowId,
+          outcome: 'failed',
+          bytes: 0,
+          problem: r?.problem ?? 'StartFailed',
+        });
+        log.warn('file workflow could not be started', { workflowId: item.workflowId, error: String(err) });
+      }
+    }
+  };
+
+  try {
+    let page: PageItem[] = [];
+    while (!s.eof || page.length > 0) {
+      if (page.length === 0) {
+        const p = await act.readManifestPage({
+          manifest: s.manifest,
+          offset: s.offset,
+          limit: input.pageSize,
+          template: input.template,
+          batchId: input.batchId,
+        });
+        page = p.items;
+        s.offset = p.nextOffset;
+        s.eof = p.eof;
+        continue;
+      }
+      await condition(() => inFlightCount() < input.concurrency);
+      const room = input.concurrency - inFlightCount();
+      await Promise.all(page.splice(0, room).map(startOne));
+      if (page.length === 0 && !s.eof) {
+        // A page fully started: a fresh run carries the counts and the files in flight, not the history.
+        stopWatch = true;
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof ingestBatch>({ ...input, state: { ...s, runs: s.runs + 1 } });
+      }
+    }
+    await condition(() => inFlightCount() === 0);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Cancelled: start nothing more, cancel the files in flight, and wait until each has cleaned up.
+    cancelling = true;
+    await CancellationScope.nonCancellable(async () => {
+      await Promise.all(
+        Object.entries(s.inFlight)
+          .filter(([, f]) => !f.attached)
+          .map(([id]) =>
+            getExternalWorkflowHandle(id)
+              .cancel()
+              .catch(() => undefined),
+          ),
+      );
+      // Files of another batch or command go on; this batch stops waiting for them.
+      for (const [id, f] of Object.entries(s.inFlight))
+        if (f.attached) settle({ workflowId: id, outcome: 'cancelled', bytes: 0 });
+      await Promise.race([condition(() => inFlightCount() === 0), sleep(15 * 60_000)]);
+      await reconcile(Object.keys(s.inFlight));
+      stopWatch = true;
+      cancelled = true;
+      await condition(allHandlersFinished);
+    });
+    throw err;
+  } finally {
+    stopWatch = true;
+  }
+  await condition(allHandlersFinished);
+  return { ...status(), state: 'done' };
+}
