@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { loadCa } from '../rucio/config.js';
 import type { TlsIdentity } from './auth.js';
@@ -67,10 +68,7 @@ export class StaleSocketError extends StorageError {
  * Start a request; `send` writes the body (or nothing) and must end it. Resolves with the response
  * as soon as its head arrives (the body is left to the caller: read it or `discard` it).
  */
-export async function startRequest(
-  req: HttpRequest,
-  send?: (r: import('node:http').ClientRequest) => void,
-): Promise<HttpResponse> {
+export async function startRequest(req: HttpRequest, send?: (r: ClientRequest) => void): Promise<HttpResponse> {
   if (send) return startOnce(req, send); // a body: the caller re-opens its source to send it again
   try {
     return await startOnce(req, (r) => r.end());
@@ -80,10 +78,11 @@ export async function startRequest(
   }
 }
 
-function startOnce(req: HttpRequest, send: (r: import('node:http').ClientRequest) => void): Promise<HttpResponse> {
+function startOnce(req: HttpRequest, send: (r: ClientRequest) => void): Promise<HttpResponse> {
   const what = `${req.method} ${req.url}`;
   return new Promise<HttpResponse>((resolve, reject) => {
     const r = https.request(req.url, { method: req.method, agent: req.agent, signal: req.signal });
+    r.on('socket', (socket) => keepRelayingDrain(r, socket));
     for (const [k, v] of Object.entries(req.headers ?? {})) r.setHeader(k, v);
     if (req.idleTimeoutMs) {
       r.setTimeout(req.idleTimeoutMs, () =>
@@ -108,6 +107,26 @@ function startOnce(req: HttpRequest, send: (r: import('node:http').ClientRequest
     });
     send(r);
   });
+}
+
+/**
+ * Node 20's HTTP client stops relaying the socket's 'drain' to the request as soon as the RESPONSE is
+ * complete (`socketOnData` in lib/_http_client.js removes its `ondrain` listener), even when the request
+ * body is still being written. A server that answers before we are done writing (XRootD answers 200 the
+ * moment it has Content-Length bytes; over TLS we may read that answer before our last write completes)
+ * leaves a body pipeline waiting on backpressure for a 'drain' that never comes: `end()` is never called
+ * and the PUT hangs until the no-progress guard retries it. So relay the socket's 'drain' ourselves until
+ * the request has finished. Node's relay, while attached, runs first and clears `writableNeedDrain`, so a
+ * request never gets 'drain' twice.
+ */
+function keepRelayingDrain(r: ClientRequest, socket: Socket): void {
+  const relay = () => {
+    if (r.writableNeedDrain) r.emit('drain');
+  };
+  const stop = () => socket.removeListener('drain', relay);
+  socket.on('drain', relay);
+  r.once('finish', stop);
+  r.once('close', stop);
 }
 
 const IDEMPOTENT = new Set(['HEAD', 'GET', 'DELETE', 'MKCOL', 'PROPFIND', 'OPTIONS']);

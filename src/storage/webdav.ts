@@ -1,8 +1,9 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { digestLookupTimeoutMs } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
-import { httpStatusError, permanentError } from './errors.js';
+import { abortedError, httpStatusError, permanentError } from './errors.js';
 import {
   agentFor,
   httpCall,
@@ -37,6 +38,45 @@ const TPC_MIN_NO_PROGRESS_MS = 20_000;
 
 /** Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer should come quickly. */
 const META_TIMEOUT_MS = 60_000;
+
+/**
+ * Want-Digest HEADs in flight per endpoint (host:port), shared by all adapters of this process. A server
+ * checksums a file before it answers and takes few such requests at once: XRootD (5.5.3, measured) takes
+ * 3 × `xrootd.chksum max` (default max 4: 12); the next one is answered after "Bridge delaying request 30 sec",
+ * and under a 32-way burst some got HTTP 500 after 60 s. `RUCIO_INGEST_DIGEST_CONCURRENCY` (a positive integer,
+ * default 8, below a stock XRootD's 12) sets the limit. Each worker process has its own: keep
+ * (processes × limit) within what the storage takes.
+ */
+export const DEFAULT_DIGEST_CONCURRENCY = 8;
+const digestLimits = new Map<string, LimitFunction>();
+
+export function digestConcurrency(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.RUCIO_INGEST_DIGEST_CONCURRENCY?.trim();
+  if (!raw) return DEFAULT_DIGEST_CONCURRENCY;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw permanentError(
+      'CONFIG',
+      `RUCIO_INGEST_DIGEST_CONCURRENCY=${raw}: expected a positive integer (digest requests per storage endpoint).`,
+    );
+  }
+  return n;
+}
+
+/** Run `fn` within the endpoint's digest limit; a caller aborted while it waits for a slot stops waiting. */
+function withDigestSlot<T>(authority: string, what: string, signal: AbortSignal | undefined, fn: () => Promise<T>) {
+  let limit = digestLimits.get(authority);
+  if (!limit) digestLimits.set(authority, (limit = pLimit(digestConcurrency())));
+  if (!signal) return limit(fn);
+  if (signal.aborted) return Promise.reject(abortedError(what));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedError(what));
+    signal.addEventListener('abort', onAbort, { once: true });
+    limit(() => (signal.aborted ? Promise.reject(abortedError(what)) : fn()))
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 export type WebDavOptions = TlsOptions & {
   /** Credentials presented to the storage; default: found in the environment as grid tools find them. */
@@ -78,8 +118,7 @@ export class WebDavAdapter implements FullStorageAdapter {
    * (XRootD: adler32), so the algorithm NAME of the answer decides what we got.
    */
   async digest(url: string, opts: { md5?: boolean; signal?: AbortSignal } = {}): Promise<RemoteDigest | undefined> {
-    // The server checksums the whole file before answering: allow time for big files.
-    const head = await this.call('HEAD', url, { 'Want-Digest': 'adler32' }, opts.signal, digestLookupTimeoutMs);
+    const head = await this.digestHead(url, 'adler32', opts.signal);
     if (head.status === 404) return undefined;
     // XRootD without configured checksums refuses a HEAD that asks for one (405): no digest offered.
     if (head.status === 405 || head.status === 501) {
@@ -92,11 +131,20 @@ export class WebDavAdapter implements FullStorageAdapter {
     if (a.adler32) found.adler32 = a.adler32;
     if (a.md5) found.md5 = a.md5;
     if (opts.md5 && !found.md5) {
-      const m = await this.call('HEAD', url, { 'Want-Digest': 'md5' }, opts.signal, digestLookupTimeoutMs);
+      const m = await this.digestHead(url, 'md5', opts.signal);
       const md5 = m.status < 300 ? parseDigestHeader(m.headers.digest).md5 : undefined;
       if (md5) found.md5 = md5;
     }
     return found;
+  }
+
+  /** A `Want-Digest` HEAD, within the endpoint's digest limit. */
+  private digestHead(url: string, algorithm: string, signal?: AbortSignal): Promise<HttpResponse & { text: string }> {
+    const { authority } = parseStorageUrl(url);
+    // The server checksums the whole file before answering: allow time for big files.
+    return withDigestSlot(authority, `HEAD ${url}`, signal, () =>
+      this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, digestLookupTimeoutMs),
+    );
   }
 
   async verify(url: string, expected: Checksums, opts: VerifyOptions = {}): Promise<VerifyResult> {
