@@ -62,7 +62,8 @@ function describeViolation(e: ErrorObject): string {
 /**
  * Compile a JSON Schema for file metadata. Draft-07 schemas (and those without `$schema`) use Ajv's
  * default class, 2020-12 schemas Ajv2020. Formats are not checked: no format library is bundled, and an
- * unknown format would otherwise refuse the whole schema.
+ * unknown format would otherwise refuse the whole schema. Unknown keywords are refused, so a misspelt
+ * `requird` is reported instead of silently checking nothing.
  */
 export function compileMetaSchema(
   schemaJson: unknown,
@@ -72,7 +73,8 @@ export function compileMetaSchema(
     throw new MetadataError(`metadata schema ${source} is not a JSON Schema object`, 'InvalidMetadata');
   }
   const declared = (schemaJson as { $schema?: unknown }).$schema;
-  const options = { allErrors: true, validateFormats: false };
+  // strictTypes off: `properties` without `type: object` is valid JSON Schema, and Ajv would log about it.
+  const options = { allErrors: true, validateFormats: false, strictTypes: false };
   const ajv = typeof declared === 'string' && declared.includes('2020-12') ? new Ajv2020(options) : new Ajv(options);
   let validate: ValidateFunction;
   try {

@@ -93,22 +93,24 @@ export function validateNamespaceOptions(opts: NamespaceOptions): string[] {
   if (!nameRules.includes(opts.nameRule))
     problems.push(`--name-rule "${opts.nameRule}" is not ${nameRules.join(' or ')}`);
 
-  const fixed: Array<[string, string]> = [
-    ...(opts.dataset === undefined ? [] : [[opts.dataset, '--dataset'] as [string, string]]),
-    ...(opts.containers ?? []).map((c): [string, string] => [c, '--container']),
+  const fixedDids = [
+    ...(opts.dataset === undefined ? [] : [{ text: opts.dataset, option: '--dataset' }]),
+    ...(opts.containers ?? []).map((text) => ({ text, option: '--container' })),
   ];
-  for (const [text, option] of fixed) {
+  for (const { text, option } of fixedDids) {
     const problem = fixedDidProblem(text, option);
     if (problem) problems.push(problem);
   }
   if (opts.layout === 'flat' && opts.dataset === undefined && opts.datasetTemplate === undefined) {
     problems.push('the flat layout puts every file in one dataset: pass --dataset SCOPE:NAME or --dataset-template');
   }
-  if (opts.layout === 'tree' && opts.containers?.length && !opts.containerTemplates) {
+  if (opts.containers?.length && opts.containerTemplates) {
+    problems.push('--container and --container-template both name the containers: pass only one of them');
+  } else if (opts.containers?.length && opts.layout === 'tree') {
     problems.push('--container applies to the flat layout; in the tree layout the directories become containers');
   }
   if (opts.namePrefix !== undefined && opts.namePrefix.includes('//')) {
-    problems.push(`--name-prefix "${opts.namePrefix}" contains //`);
+    problems.push(`--name-prefix "${opts.namePrefix}" contains //: remove the empty part`);
   }
 
   let groups: string[] = [];

@@ -32,11 +32,9 @@ const regex = text('a regular expression').superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
   }
 });
-const qosTarget = z
-  .string({ error: 'expected COPIES:EXPRESSION, e.g. 2:QOS=SAFE' })
-  .regex(/^\d+:[^:,]+/, {
-    error: 'expected COPIES:EXPRESSION, e.g. 2:QOS=SAFE or 1:QOS=CHEAP-ANALYSIS,lifetime=86400',
-  });
+const qosTarget = z.string({ error: 'expected COPIES:EXPRESSION, e.g. 2:QOS=SAFE' }).regex(/^\d+:[^:,]+/, {
+  error: 'expected COPIES:EXPRESSION, e.g. 2:QOS=SAFE or 1:QOS=CHEAP-ANALYSIS,lifetime=86400',
+});
 
 type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}`
   ? `${Head}${Capitalize<CamelCase<Tail>>}`

@@ -96,6 +96,7 @@ describe('compileMetaSchema', () => {
       compileMetaSchema({ type: 'object', properties: { run: { type: 'integr' } } }, 'schemas/magic.json');
     expect(bad).toThrow(MetadataError);
     expect(bad).toThrow(/metadata schema schemas\/magic\.json does not compile: .*fix the schema/);
+    expect(() => compileMetaSchema({ requird: ['run'] }, 'typo.json')).toThrow(/unknown keyword: "requird"/);
     expect(() => compileMetaSchema([], 'list.json')).toThrow(/list\.json is not a JSON Schema object/);
   });
 });

@@ -158,6 +158,12 @@ describe('path pattern and templates', () => {
     expect(validateNamespaceOptions({ ...tree, pathPattern: '(?<file>.*)' })).toEqual([
       expect.stringMatching(/hides the builtin \{file\}/),
     ]);
+    expect(validateNamespaceOptions({ ...tree, containers: ['magic:c'] })).toEqual([
+      expect.stringMatching(/--container applies to the flat layout/),
+    ]);
+    expect(validateNamespaceOptions({ ...tree, containers: ['magic:c'], containerTemplates: ['{dir}'] })).toEqual([
+      expect.stringMatching(/pass only one of them/),
+    ]);
     expect(validateNamespaceOptions({ ...tree, dataset: 'nocolon' })).toEqual([expect.stringMatching(/SCOPE:NAME/)]);
     expect(() => compileNamespace({ ...tree, scope: '' })).toThrow(/invalid naming options: --scope/);
   });
