@@ -29,20 +29,6 @@ export interface FailedFile {
 
 const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(what)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The batch's counts: from its result once completed (no worker needed), else from its query. */
 export async function viewBatch(client: Client, batchId: string, queryTimeoutMs = 15_000): Promise<BatchView> {
   const handle = client.workflow.getHandle(batchWorkflowId(batchId));
@@ -57,17 +43,15 @@ export async function viewBatch(client: Client, batchId: string, queryTimeoutMs 
   const execution = desc.status.name;
   if (execution === 'COMPLETED') return { batchId, execution, progress: (await handle.result()) as BatchStatus };
   try {
-    const progress = await withTimeout(
-      handle.query<BatchStatus>('status'),
-      queryTimeoutMs,
-      `no worker answered on task queue ${desc.taskQueue} within ${queryTimeoutMs / 1000} s`,
-    );
+    // A deadline on the call itself, not a race beside it: a call left retrying in the background would fire
+    // on a closed connection after the command is done.
+    const progress = await client.withDeadline(Date.now() + queryTimeoutMs, () => handle.query<BatchStatus>('status'));
     return { batchId, execution, progress };
   } catch (err) {
     return {
       batchId,
       execution,
-      note: `${innermostMessage(err) ?? String(err)}: start one with 'rucio-ingest worker'`,
+      note: `no worker answered on task queue ${desc.taskQueue} within ${queryTimeoutMs / 1000} s (${innermostMessage(err) ?? String(err)}): start one with 'rucio-ingest worker'`,
     };
   }
 }
@@ -154,7 +138,7 @@ export async function retryBatch(
   client: Client,
   batchId: string,
   stateDir: string,
-): Promise<{ files: number; manifest: string }> {
+): Promise<{ files: number; manifest: string; taskQueue: string }> {
   const view = await viewBatch(client, batchId);
   if (view.execution === 'RUNNING')
     throw new RequestError(`batch ${batchId} is still running: wait for it to end (or cancel it), then retry`);
@@ -204,5 +188,5 @@ export async function retryBatch(
     typedSearchAttributes: [{ key: saKeys.batch, value: batchId }],
     staticSummary: `retry ${retries} of ${files} failed files: ${last.description}`,
   });
-  return { files, manifest: manifestPath };
+  return { files, manifest: manifestPath, taskQueue: last.taskQueue };
 }

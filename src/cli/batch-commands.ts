@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { CliWorker } from './cli-worker.js';
 import { batchWorkflowId, type BatchStatus } from '../shared/batch-input.js';
 import { failedFiles, retryBatch, stepCounts, viewBatch } from './batch-client.js';
 import { summaryText } from './batch-view.js';
@@ -14,6 +16,20 @@ async function withClient<T>(fn: (c: Awaited<ReturnType<typeof connectClient>>['
     return await fn(client);
   } finally {
     await close();
+  }
+}
+
+/** Run `fn` with a worker on the task queue: the one polling it, or one in this process. */
+async function withCliWorker<T>(client: Client, taskQueue: string, json: boolean, fn: () => Promise<T>): Promise<T> {
+  const say = (line: string) => {
+    if (!json) console.error(line);
+  };
+  const worker = new CliWorker(client, temporalTargetFromEnv(), taskQueue, say, 'rucio-ingest-batch', 'the batch');
+  try {
+    await worker.ensure();
+    return await fn();
+  } finally {
+    await worker.stop();
   }
 }
 
@@ -104,7 +120,7 @@ export function batchCommand(): Command {
           if (o.json) console.log(JSON.stringify({ batchId: id, retrying: r.files }));
           return 0;
         }
-        return follow(client, id, target, !!o.json);
+        return withCliWorker(client, r.taskQueue, !!o.json, () => follow(client, id, target, !!o.json));
       });
     });
 
@@ -117,17 +133,21 @@ export function batchCommand(): Command {
     .action(async (id: string, o: Json & { wait?: boolean }) =>
       withClient(async (client) => {
         const handle = client.workflow.getHandle(batchWorkflowId(id));
+        const { taskQueue } = await handle.describe();
         await handle.cancel();
         if (!o.json) console.error(`batch ${id}: cancel requested; files in flight stop and clean up`);
         if (!o.wait) return;
-        for (;;) {
-          const d = await handle.describe();
-          if (d.status.name !== 'RUNNING') break;
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-        const v = await viewBatch(client, id);
-        if (o.json) console.log(JSON.stringify(v.progress satisfies BatchStatus | undefined, null, 2));
-        else if (v.progress) console.log(summaryText(v.progress, client.options.namespace));
+        // The files clean up on a worker: this command runs one if none polls the batch's task queue.
+        await withCliWorker(client, taskQueue, !!o.json, async () => {
+          for (;;) {
+            const d = await handle.describe();
+            if (d.status.name !== 'RUNNING') break;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+          const v = await viewBatch(client, id);
+          if (o.json) console.log(JSON.stringify(v.progress satisfies BatchStatus | undefined, null, 2));
+          else if (v.progress) console.log(summaryText(v.progress, client.options.namespace));
+        });
       }),
     );
   return batch;

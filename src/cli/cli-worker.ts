@@ -15,11 +15,10 @@ import type { TemporalTarget } from './temporal-client.js';
 const livePollerWindowMs = 70_000;
 
 export async function hasLivePoller(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
-  const res = await client.workflowService.describeTaskQueue({
-    namespace,
-    taskQueue: { name: taskQueue },
-    taskQueueType: 1,
-  });
+  // With a deadline: a call still retrying when the command ends would fire on a closed connection.
+  const res = await client.withDeadline(Date.now() + 10_000, () =>
+    client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 }),
+  );
   const recent = Date.now() - livePollerWindowMs;
   return (res.pollers ?? []).some((p) => {
     const t = p.lastAccessTime;
@@ -31,7 +30,7 @@ export async function hasLivePoller(client: Client, namespace: string, taskQueue
  * The terminal is for people: a worker inside the CLI logs to a file (its path is printed), or to stderr
  * when LOG_LEVEL asks for it.
  */
-function embeddedLogger(name: string): { logger: pino.Logger; file?: string } {
+export function embeddedLogger(name: string): { logger: pino.Logger; file?: string } {
   if (process.env.LOG_LEVEL) return { logger: createLogger(name, process.env.LOG_LEVEL) };
   const dir = path.join(stateDir(), 'logs');
   fs.mkdirSync(dir, { recursive: true });
@@ -62,11 +61,13 @@ export class CliWorker {
     private readonly taskQueue: string,
     private readonly say: (line: string) => void,
     private readonly name = 'rucio-ingest-cli',
+    /** What is followed, for messages: the file, the batch. */
+    private readonly what = 'the file',
   ) {}
 
   async ensure(): Promise<void> {
     if (!(await hasLivePoller(this.client, this.target.namespace, this.taskQueue))) await this.embed();
-    else this.say(`a worker polls task queue ${this.taskQueue}: following`);
+    else this.say(`a worker polls task queue ${this.taskQueue}: following ${this.what}`);
     this.recheck = setInterval(() => {
       if (this.embedding || this.checking || this.stopped) return;
       this.checking = hasLivePoller(this.client, this.target.namespace, this.taskQueue)

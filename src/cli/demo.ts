@@ -7,7 +7,7 @@ import { envExports, up } from '../sandbox/sandbox.js';
 import { temporalUiUrl } from '../sandbox/temporal.js';
 import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
 import { buildInput, startIngest } from './ingest.js';
-import { createLogger } from '../shared/logger.js';
+import { embeddedLogger } from './cli-worker.js';
 import { connectClient } from './temporal-client.js';
 import type { IngestResult } from '../workflows/ingest-file.js';
 
@@ -30,6 +30,8 @@ export function demoCommand(): Command {
       const taskQueue = 'rucio-ingest-demo';
       const run = `demo-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}`;
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-ingest-demo-'));
+      // Results on the terminal, the worker's log lines in a file (or on stderr with LOG_LEVEL).
+      const log = embeddedLogger('rucio-ingest-demo');
       const w = await createIngestWorker(
         {
           ...workerConfigFromEnv(),
@@ -37,8 +39,9 @@ export function demoCommand(): Command {
           namespace: target.namespace,
           taskQueue,
         },
-        { logger: createLogger('rucio-ingest-demo', process.env.LOG_LEVEL ?? 'warn') },
+        { logger: log.logger },
       );
+      if (log.file) console.error(`worker log: ${log.file}`);
       const running = w.worker.run();
       const { client, close } = await connectClient(target);
       try {

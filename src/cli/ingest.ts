@@ -1,6 +1,11 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import {
   defaultTaskQueue,
   parseIngestInput,
@@ -236,7 +241,7 @@ export function fileCommand(): Command {
           return;
         }
         await worker.ensure();
-        const result = await followToEnd(handle, !!o.json);
+        const result = await followToEnd(client, handle, !!o.json);
         print(result, !!o.json);
       } finally {
         await worker.stop();
@@ -245,19 +250,23 @@ export function fileCommand(): Command {
     });
 }
 
-async function followToEnd(
-  handle: { result: () => Promise<unknown>; query: <T>(q: string) => Promise<T> },
-  json: boolean,
-) {
+async function followToEnd(client: Client, handle: WorkflowHandle, json: boolean) {
   let lastStep = '';
+  let asking: Promise<void> | undefined;
   const timer = setInterval(() => {
-    handle
-      .query<IngestProgress>('progress')
+    if (asking) return;
+    // Each query has a deadline and is awaited before the command ends: none is left retrying on a closed
+    // connection (that once crashed a successful `file --wait` with exit code 1).
+    asking = client
+      .withDeadline(Date.now() + 5000, () => handle.query<IngestProgress>('progress'))
       .then((p) => {
         if (!json && p.step !== lastStep) console.error(`  step: ${p.step}`);
         lastStep = p.step;
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        asking = undefined;
+      });
   }, 1000);
   try {
     return (await handle.result()) as IngestResult;
@@ -270,6 +279,7 @@ async function followToEnd(
     throw err;
   } finally {
     clearInterval(timer);
+    await asking;
   }
 }
 

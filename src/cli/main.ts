@@ -37,12 +37,29 @@ function exitCodesOf(cmd: Command): void {
 }
 exitCodesOf(program);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) {
-    // Commander has printed its message already.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-    return;
-  }
-  console.error(`rucio-ingest: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = err instanceof RequestError ? 2 : 1;
-});
+/**
+ * @temporalio/client retries some calls on timers; one firing after its connection was closed throws
+ * 'Channel has been shut down' outside any promise. The commands await their own calls before closing, and
+ * once a command has its result nothing may change the exit code a script sees.
+ */
+function ignoreLateChannelErrors(): void {
+  process.on('uncaughtException', (err) => {
+    if (/Channel has been shut down/.test(err.message)) return;
+    console.error(err);
+    process.exit(1);
+  });
+}
+
+program
+  .parseAsync(process.argv)
+  .then(ignoreLateChannelErrors)
+  .catch((err: unknown) => {
+    ignoreLateChannelErrors();
+    if (err instanceof CommanderError) {
+      // Commander has printed its message already.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    console.error(`rucio-ingest: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = err instanceof RequestError ? 2 : 1;
+  });
