@@ -3,3 +3,13 @@
  * give big files time. 10 minutes covers ~100 GB at disk speed.
  */
 export const digestLookupTimeoutMs = 10 * 60_000;
+
+/**
+ * How long to wait for a digest of an object of `bytes` (unknown: the 10-minute ceiling): a minute, plus time
+ * to read it at 20 MB/s. A digest request lost in a busy server's checksum queue is then retried in a minute
+ * or two, not after ten.
+ */
+export function digestTimeoutFor(bytes?: number): number {
+  if (bytes === undefined) return digestLookupTimeoutMs;
+  return Math.min(digestLookupTimeoutMs, 60_000 + Math.ceil(bytes / 20_000));
+}

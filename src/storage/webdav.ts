@@ -1,7 +1,7 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { digestLookupTimeoutMs } from './defaults.js';
+import { digestTimeoutFor } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
 import { abortedError, httpStatusError, permanentError } from './errors.js';
 import {
@@ -117,8 +117,11 @@ export class WebDavAdapter implements FullStorageAdapter {
    * Size and RFC 3230 digests. Servers answer an algorithm they do not support with another one
    * (XRootD: adler32), so the algorithm NAME of the answer decides what we got.
    */
-  async digest(url: string, opts: { md5?: boolean; signal?: AbortSignal } = {}): Promise<RemoteDigest | undefined> {
-    const head = await this.digestHead(url, 'adler32', opts.signal);
+  async digest(
+    url: string,
+    opts: { md5?: boolean; signal?: AbortSignal; bytes?: number } = {},
+  ): Promise<RemoteDigest | undefined> {
+    const head = await this.digestHead(url, 'adler32', opts.signal, opts.bytes);
     if (head.status === 404) return undefined;
     // XRootD without configured checksums refuses a HEAD that asks for one (405): no digest offered.
     if (head.status === 405 || head.status === 501) {
@@ -131,7 +134,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     if (a.adler32) found.adler32 = a.adler32;
     if (a.md5) found.md5 = a.md5;
     if (opts.md5 && !found.md5) {
-      const m = await this.digestHead(url, 'md5', opts.signal);
+      const m = await this.digestHead(url, 'md5', opts.signal, opts.bytes);
       const md5 = m.status < 300 ? parseDigestHeader(m.headers.digest).md5 : undefined;
       if (md5) found.md5 = md5;
     }
@@ -139,16 +142,21 @@ export class WebDavAdapter implements FullStorageAdapter {
   }
 
   /** A `Want-Digest` HEAD, within the endpoint's digest limit. */
-  private digestHead(url: string, algorithm: string, signal?: AbortSignal): Promise<HttpResponse & { text: string }> {
+  private digestHead(
+    url: string,
+    algorithm: string,
+    signal?: AbortSignal,
+    bytes?: number,
+  ): Promise<HttpResponse & { text: string }> {
     const { authority } = parseStorageUrl(url);
     // The server checksums the whole file before answering: allow time for big files.
     return withDigestSlot(authority, `HEAD ${url}`, signal, () =>
-      this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, digestLookupTimeoutMs),
+      this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, digestTimeoutFor(bytes)),
     );
   }
 
   async verify(url: string, expected: Checksums, opts: VerifyOptions = {}): Promise<VerifyResult> {
-    const found = await this.digest(url, { md5: !!expected.md5, signal: opts.signal });
+    const found = await this.digest(url, { md5: !!expected.md5, signal: opts.signal, bytes: expected.bytes });
     return verifyObject(expected, found, () => this.read(url, opts.signal), opts);
   }
 
