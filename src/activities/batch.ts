@@ -99,7 +99,7 @@ export function createBatchActivities(deps: { client: Client }) {
           'ManifestChanged',
         );
       }
-      const page = await readLines(m.path, input.offset, Math.min(1000, input.limit));
+      const page = await readLines(m.path, input.offset, Math.min(500, input.limit));
       const items = page.lines.map(({ text, at }) => {
         let raw: unknown;
         try {

@@ -72,7 +72,7 @@ export async function stepCounts(client: Client, batchId: string): Promise<Recor
 /**
  * The batch's files whose latest run failed. Runs before the latest retry were all started again by it, so
  * only later runs count; each is checked against its workflow's latest run (a file may have been ingested
- * since by hand).
+ * since by hand), which also skips older runs of one file without remembering every ID seen.
  */
 export async function* failedFiles(
   client: Client,
@@ -82,7 +82,6 @@ export async function* failedFiles(
 ): AsyncGenerator<FailedFile> {
   let query = `RucioBatch=${quote(batchId)} AND ExecutionStatus="Failed"`;
   if (retriedAt) query += ` AND StartTime >= ${quote(retriedAt)}`;
-  const seen = new Set<string>();
   const limit = pLimit(8);
   let chunk: FailedFile[] = [];
   const settle = async () => {
@@ -105,8 +104,6 @@ export async function* failedFiles(
     return checked.filter((f): f is FailedFile => f !== undefined);
   };
   for await (const w of client.workflow.list({ query })) {
-    if (seen.has(w.workflowId)) continue;
-    seen.add(w.workflowId);
     chunk.push({
       workflowId: w.workflowId,
       runId: w.runId,

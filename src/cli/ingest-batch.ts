@@ -176,7 +176,8 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
       `--batch-id ${batchId}: letters, digits, . _ - only (up to 128), starting with a letter or digit`,
     );
   const concurrency = intIn(o.concurrency, '--concurrency', 1, 2000, 200);
-  const pageSize = intIn(o.pageSize, '--page-size', 1, 1000, 500);
+  // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
+  const pageSize = intIn(o.pageSize, '--page-size', 1, 500, 500);
   const namespace: NamespaceOptions = {
     scope: f.scope,
     layout: o.layout ?? 'flat',

@@ -84,7 +84,7 @@ export const profileSchema = z
     'meta-schema': text('the path of a JSON Schema file'),
     concurrency: integer(1, 2000),
     'batch-id': text(),
-    'page-size': integer(1, 1000),
+    'page-size': integer(1, 500),
     settle: integer(0),
     'trigger-suffix': text('a file name suffix'),
     'require-sidecar': flag,

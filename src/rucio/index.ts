@@ -8,3 +8,5 @@ export * from './replicas.js';
 export * from './rules.js';
 export * from './ensure.js';
 export * from './lfn2pfn.js';
+export * from './coalescer.js';
+export * from './bulk.js';

@@ -54,7 +54,7 @@ export interface BatchInput {
   taskQueue: string;
   /** Files in flight at once. */
   concurrency: number;
-  /** Manifest lines read per page (≤ 1000): one page is the most of the file list a run's history holds. */
+  /** Manifest lines read per page (≤ 500, ~300 KiB): one page is the most of the file list a run's history holds. */
   pageSize: number;
   /** One line for humans (the Web UI's summary of the batch). */
   description: string;

@@ -108,7 +108,8 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
       const ds = path.posix.dirname(name);
       expect(seen.datasets[ds]).toContain(name);
     }
-    expect(Object.keys(seen.datasets)).toHaveLength(16);
+    // i % 8 fixes the run, the night and the source: 8 datasets of 25 files.
+    expect(Object.keys(seen.datasets)).toHaveLength(8);
     expect(seen.containers[`${token}/RAW_M1`]).toEqual([`${token}/RAW_M1/Crab_Nebula`, `${token}/RAW_M1/UrsaMinor`]);
     expect(seen.containers[`${token}/RAW_M1/UrsaMinor`]).toEqual(
       ['1', '3'].map((d) => `${token}/RAW_M1/UrsaMinor/2026_12_0${d}`),
@@ -165,6 +166,17 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     const seen = await pythonRucio<Seen>(inspectScript, ['user.demo', token]);
     expect(seen).toEqual({ files: {}, datasets: {}, containers: {} });
     expect(storageListing('LANDING-1', token)).toEqual([]);
+
+    // A name Rucio refuses, without --name-rule sanitize; an unknown option.
+    fs.writeFileSync(path.join(a, `${token} raw+1.dat`), 'x');
+    const refused = await cli(['ingest', a, ...common, '--task-queue', uniq('unused')]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/1 files cannot be named in Rucio/);
+    expect(refused.err).toMatch(/sanitize/);
+    fs.rmSync(path.join(a, `${token} raw+1.dat`));
+    const unknown = await cli(['ingest', a, ...common, '--no-such-option']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown option/);
 
     const noRse = await cli(['ingest', a, ...common.slice(0, 4), '--rse', 'NO-SUCH-RSE', '--task-queue', uniq('unused')]);
     expect(noRse.code).toBe(2);

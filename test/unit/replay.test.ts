@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 /**
  * Determinism guard: histories recorded on the sandbox (happy path, Rucio crash, Temporal crash, worker
  * kill, a permanent failure, `rucio` mode waiting on timers until a rule deadline, an origin-RSE source
- * released to Rucio's reaper) must replay against the current workflow code. A change that would break
+ * released to Rucio's reaper; a batch's first and last page and a file it started, which reports its end to
+ * the batch) must replay against the current workflow code. A change that would break
  * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
@@ -17,7 +18,7 @@ describe('replay of recorded histories', () => {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
 
   it('has recorded histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(7);
+    expect(files.length).toBeGreaterThanOrEqual(10);
   });
 
   it('replays every recorded history without nondeterminism', async () => {

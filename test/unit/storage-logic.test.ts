@@ -69,6 +69,16 @@ describe('error classification', () => {
     expect(kind(toStorageError(errno('EACCES'), 'x'))).toEqual(['permanent', 'FORBIDDEN']);
     expect(kind(toStorageError(errno('ENOENT'), 'x'))).toEqual(['permanent', 'NOT_FOUND']);
     expect(kind(toStorageError(errno('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'x'))).toEqual(['permanent', 'TLS']);
+    expect(kind(toStorageError(errno('DEPTH_ZERO_SELF_SIGNED_CERT'), 'x'))).toEqual(['permanent', 'TLS']);
+    // A protocol alert on one connection under load, or a connection closed mid-body: retried.
+    expect(kind(toStorageError(errno('ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE'), 'x'))).toEqual([
+      'retryable',
+      'ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE',
+    ]);
+    expect(kind(toStorageError(errno('ERR_STREAM_PREMATURE_CLOSE'), 'x'))).toEqual([
+      'retryable',
+      'ERR_STREAM_PREMATURE_CLOSE',
+    ]);
   });
   it('xrdcp/xrdfs failures', () => {
     expect(kind(xrdError(54, '[ERROR] Server responded with an error: [3011] no such file', 'x'))).toEqual([

@@ -1,0 +1,552 @@
+/**
+ * The batch layer on the sandbox, through the built CLI (`node bin/rucio-ingest.js`, run `npm run build` after
+ * changing src/):
+ *  1. `ingest <dir> --wait --json` of N small generated files with one separate worker process: landing only,
+ *     then the whole lifecycle (`--qos 1:SAFE-1 --delete-origin`) on fewer files. Wall time, files/s, MB/s,
+ *     exit code, peak RSS of the worker and of the CLI.
+ *  2. Events of the batch workflow per run (it continues as new after each page) and of the file workflows.
+ *  3. Planning a manifest of a million lines (planBatch, in this process, nothing uploaded): wall time, peak
+ *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
+ *  4. The same numbers scaled to a million files.
+ * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 64] [--full-files 300]
+ *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full]
+ * Prints a table, then one JSON line with every number.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { createBatchActivities, readLines } from '../src/activities/batch.js';
+import { planBatch } from '../src/cli/batch-plan.js';
+import { envExports } from '../src/sandbox/sandbox.js';
+import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
+import { batchWorkflowId, fileTemplateSchema } from '../src/shared/batch-input.js';
+
+const { values: args } = parseArgs({
+  options: {
+    files: { type: 'string', default: '1000' },
+    'size-kb': { type: 'string', default: '64' },
+    'full-files': { type: 'string', default: '300' },
+    'plan-lines': { type: 'string', default: '1000000' },
+    'skip-plan': { type: 'boolean', default: false },
+    'skip-landing': { type: 'boolean', default: false },
+    'skip-full': { type: 'boolean', default: false },
+  },
+});
+const count = (name: keyof typeof args): number => {
+  const n = Number(args[name]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} ${String(args[name])}: expected a positive integer`);
+  return n;
+};
+const landingFiles = count('files');
+const sizeKiB = count('size-kb');
+const fullFiles = count('full-files');
+const planLines = count('plan-lines');
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'bin', 'rucio-ingest.js');
+/** The batch workflow's default page (the CLI's hidden --page-size). */
+const pageSize = 500;
+/** The paper's batch. */
+const paperFiles = 1_000_000;
+const run = `bb-${Date.now().toString(36)}`;
+const sandboxEnv = envExports();
+for (const [k, v] of Object.entries(sandboxEnv)) process.env[k] = v;
+
+const MiB = 1024 * 1024;
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- memory of a process
+
+/** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM), undefined once the process is gone. */
+function procStatusKiB(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Samples a process's VmRSS and VmHWM every 200 ms and keeps the highest (VmHWM only grows). */
+class PeakMemory {
+  rssKiB = 0;
+  hwmKiB = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly pid: number | 'self') {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 200);
+    this.timer.unref();
+  }
+
+  sample(): void {
+    this.rssKiB = Math.max(this.rssKiB, procStatusKiB(this.pid, 'VmRSS') ?? 0);
+    this.hwmKiB = Math.max(this.hwmKiB, procStatusKiB(this.pid, 'VmHWM') ?? 0);
+  }
+
+  stop(): { sampledRssMiB: number; hwmMiB: number } {
+    this.sample();
+    clearInterval(this.timer);
+    return { sampledRssMiB: round(this.rssKiB / 1024), hwmMiB: round(this.hwmKiB / 1024) };
+  }
+}
+
+// ---------------------------------------------------------------- Temporal
+
+async function hasRecentPoller(client: Client, taskQueue: string): Promise<boolean> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace: temporalNamespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: 1, // workflow tasks
+  });
+  const recent = Date.now() - 30_000;
+  return (res.pollers ?? []).some((p) => Number(p.lastAccessTime?.seconds ?? 0) * 1000 > recent);
+}
+
+interface RunInfo {
+  runId: string;
+  status: string;
+  historyLength: number;
+  historySize: number;
+}
+
+/** Every execution a visibility query finds (closed ones have their final history length). */
+async function listRuns(client: Client, query: string): Promise<RunInfo[]> {
+  const out: RunInfo[] = [];
+  for await (const w of client.workflow.list({ query, pageSize: 1000 }))
+    out.push({
+      runId: w.runId,
+      status: w.status.name,
+      historyLength: w.historyLength,
+      historySize: w.historySize ?? 0,
+    });
+  return out;
+}
+
+/** Visibility lags behind the histories: ask again until `ready` holds (or give the last answer). */
+async function listSettled(client: Client, query: string, ready: (r: RunInfo[]) => boolean): Promise<RunInfo[]> {
+  let runs: RunInfo[] = [];
+  for (let i = 0; i < 60; i++) {
+    runs = await listRuns(client, query);
+    if (ready(runs)) return runs;
+    await sleep(1000);
+  }
+  console.error(`  (visibility not settled after 60 s for ${query}: ${runs.length} executions listed)`);
+  return runs;
+}
+
+function spread(xs: number[]): { min: number; mean: number; max: number } {
+  if (xs.length === 0) return { min: 0, mean: 0, max: 0 };
+  return { min: Math.min(...xs), mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), max: Math.max(...xs) };
+}
+
+// ---------------------------------------------------------------- child processes
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+}
+
+interface CaseResult {
+  name: string;
+  files: number;
+  bytes: number;
+  wallSeconds: number;
+  filesPerSecond: number;
+  mbPerSecond: number;
+  exitCode: number;
+  outcome: { done: number; failed: number; cancelled: number };
+  batchElapsedSeconds?: number;
+  workerPeakRssMiB: number;
+  workerSampledRssMiB: number;
+  cliPeakRssMiB: number;
+  cliSampledRssMiB: number;
+  batchRuns: number;
+  batchEventsPerRun: { min: number; mean: number; max: number };
+  batchEventsTotal: number;
+  batchHistoryBytesMax: number;
+  batchEventsPerFile: number;
+  fileWorkflows: number;
+  fileEventsPerFile: { min: number; mean: number; max: number };
+}
+
+/** Generate files, run one worker process and `ingest --wait --json` through the built CLI, then read the histories. */
+async function batchCase(
+  client: Client,
+  name: string,
+  files: number,
+  extra: string[],
+  work: string,
+): Promise<CaseResult> {
+  const batchId = `${run}-${name}`;
+  const taskQueue = `rucio-ingest-${batchId}`;
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const block = randomBytes(sizeKiB * 1024);
+  for (let i = 0; i < files; i++) {
+    block.writeUInt32LE(i, 0); // distinct content per file
+    fs.writeFileSync(path.join(dir, `${batchId}-${String(i).padStart(6, '0')}.dat`), block);
+  }
+  const bytes = files * block.length;
+  console.error(`[${name}] ${files} files of ${sizeKiB} KiB in ${dir}; batch ${batchId}, task queue ${taskQueue}`);
+
+  const env = { ...process.env, ...sandboxEnv };
+  const workerLog = fs.openSync(path.join(work, `${name}-worker.log`), 'w');
+  const worker = spawn(process.execPath, [cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'], {
+    cwd: root,
+    env,
+    stdio: ['ignore', workerLog, workerLog],
+  });
+  const workerExit = exitOf(worker);
+  const workerMem = new PeakMemory(worker.pid!);
+  let workerDone = false;
+  void workerExit.then(() => (workerDone = true));
+  try {
+    for (let t = 0; !(await hasRecentPoller(client, taskQueue)); t++) {
+      if (workerDone || t > 120) throw new Error(`worker did not poll ${taskQueue}: see ${work}/${name}-worker.log`);
+      await sleep(500);
+    }
+
+    const cliArgs = [
+      ...['ingest', dir, '--scope', 'user.demo', '--dataset', `user.demo:${batchId}`, '--rse', 'LANDING-1'],
+      ...['--task-queue', taskQueue, '--batch-id', batchId, '--concurrency', '200', ...extra, '--wait', '--json'],
+    ];
+    console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
+    const t0 = performance.now();
+    const cliProc = spawn(process.execPath, [cli, ...cliArgs], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', fs.openSync(path.join(work, `${name}-cli.stderr`), 'w')],
+    });
+    const cliMem = new PeakMemory(cliProc.pid!);
+    let stdout = '';
+    cliProc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const exitCode = await exitOf(cliProc);
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const cliPeak = cliMem.stop();
+    let summary: {
+      counts?: { done: number; failed: number; cancelled: number };
+      elapsedSeconds?: number;
+      runs?: number;
+    } = {};
+    try {
+      summary = JSON.parse(stdout) as typeof summary;
+    } catch {
+      console.error(`[${name}] CLI printed no JSON summary (exit ${exitCode}): see ${work}/${name}-cli.stderr`);
+    }
+    console.error(`[${name}] exit ${exitCode} after ${wallSeconds.toFixed(1)} s`);
+
+    // The worker is idle now: its high-water mark is final; then a graceful stop.
+    workerMem.sample();
+    worker.kill('SIGTERM');
+    let grace: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      workerExit.then(() => true),
+      new Promise<boolean>((r) => (grace = setTimeout(() => r(false), 60_000))),
+    ]);
+    clearTimeout(grace);
+    if (!stopped) {
+      console.error(`[${name}] worker ${worker.pid} still running 60 s after SIGTERM: SIGKILL`);
+      worker.kill('SIGKILL');
+      await workerExit;
+    }
+    const workerPeak = workerMem.stop();
+
+    const batchRuns = await listSettled(
+      client,
+      `WorkflowId="${batchWorkflowId(batchId)}"`,
+      (r) => r.length >= (summary.runs ?? 1) && r.every((x) => x.status !== 'RUNNING'),
+    );
+    const fileRuns = await listSettled(
+      client,
+      `RucioBatch="${batchId}" AND WorkflowType="ingestFile"`,
+      (r) => r.length >= files && r.every((x) => x.status !== 'RUNNING'),
+    );
+    const perRun = batchRuns.map((r) => r.historyLength);
+    const batchEventsTotal = perRun.reduce((a, b) => a + b, 0);
+    return {
+      name,
+      files,
+      bytes,
+      wallSeconds: round(wallSeconds, 2),
+      filesPerSecond: round(files / wallSeconds, 2),
+      mbPerSecond: round(bytes / 1e6 / wallSeconds, 2),
+      exitCode,
+      outcome: summary.counts
+        ? { done: summary.counts.done, failed: summary.counts.failed, cancelled: summary.counts.cancelled }
+        : { done: 0, failed: 0, cancelled: 0 },
+      batchElapsedSeconds: summary.elapsedSeconds,
+      workerPeakRssMiB: workerPeak.hwmMiB,
+      workerSampledRssMiB: workerPeak.sampledRssMiB,
+      cliPeakRssMiB: cliPeak.hwmMiB,
+      cliSampledRssMiB: cliPeak.sampledRssMiB,
+      batchRuns: batchRuns.length,
+      batchEventsPerRun: spread(perRun),
+      batchEventsTotal,
+      batchHistoryBytesMax: Math.max(0, ...batchRuns.map((r) => r.historySize)),
+      batchEventsPerFile: round(batchEventsTotal / files, 2),
+      fileWorkflows: fileRuns.length,
+      fileEventsPerFile: spread(fileRuns.map((r) => r.historyLength)),
+    };
+  } finally {
+    if (!workerDone) {
+      worker.kill('SIGKILL');
+      await workerExit;
+    }
+    fs.closeSync(workerLog);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- planning
+
+interface PlanResult {
+  lines: number;
+  inputManifestBytes: number;
+  wallSeconds: number;
+  linesPerSecond: number;
+  rssBeforeMiB: number;
+  peakRssSampledMiB: number;
+  vmHwmMiB: number;
+  plannedManifestBytes: number;
+  plannedBytesPerLine: number;
+  pageReadMs: { first: number; middle: number; last: number };
+  lastPageLines: number;
+  pagePayloadBytes: number;
+  pagePayloadBytesPerFile: number;
+  readManifestPageMs: number;
+}
+
+/** Median of `n` timed calls, in ms. */
+async function timeMedian(n: number, f: () => Promise<unknown>): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await f();
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  return round(ms[Math.floor(n / 2)]!, 2);
+}
+
+/** Byte offset of each line whose index is in `wanted` (one sequential pass, not timed). */
+async function lineOffsets(file: string, wanted: number[]): Promise<Map<number, number>> {
+  const want = new Set(wanted);
+  const found = new Map<number, number>();
+  if (want.has(0)) found.set(0, 0);
+  let line = 0;
+  let pos = 0;
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) {
+      line += 1;
+      if (want.has(line)) found.set(line, pos + i + 1);
+    }
+    pos += chunk.length;
+  }
+  return found;
+}
+
+async function planning(work: string): Promise<PlanResult> {
+  const dir = path.join(work, 'plan');
+  fs.mkdirSync(dir, { recursive: true });
+  const source = path.join(dir, 'million.jsonl');
+  const out = fs.createWriteStream(source);
+  for (let i = 1; i <= planLines; i += 10_000) {
+    let text = '';
+    for (let j = i; j < i + 10_000 && j <= planLines; j++)
+      text += `{"path":"/nonexistent/dir/f${String(j).padStart(7, '0')}.dat"}\n`;
+    if (!out.write(text)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  const inputManifestBytes = fs.statSync(source).size;
+  console.error(`[plan] ${planLines} lines (${(inputManifestBytes / 1e6).toFixed(1)} MB) in ${source}: planning`);
+
+  const rssBefore = process.memoryUsage().rss;
+  let peakRss = rssBefore;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+  const manifestPath = path.join(dir, 'planned.jsonl');
+  const t0 = performance.now();
+  let ref;
+  try {
+    ref = await planBatch({
+      sources: [source],
+      namespace: { scope: 'user.demo', layout: 'flat', dataset: 'user.demo:bench', nameRule: 'keep' },
+      metadata: {},
+      excludeSuffixes: [],
+      manifestPath,
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const vmHwm = procStatusKiB('self', 'VmHWM') ?? 0;
+  console.error(`[plan] ${ref.files} files planned in ${wallSeconds.toFixed(1)} s, manifest ${ref.size} B`);
+
+  const lastStart = Math.max(0, ref.files - pageSize);
+  const midStart = Math.floor(ref.files / 2 / pageSize) * pageSize;
+  const offsets = await lineOffsets(manifestPath, [0, midStart, lastStart]);
+  const pageAt = async (line: number) => {
+    const at = offsets.get(line)!;
+    return { at, ms: await timeMedian(5, () => readLines(manifestPath, at, pageSize)) };
+  };
+  const first = await pageAt(0);
+  const middle = await pageAt(midStart);
+  const last = await pageAt(lastStart);
+  const lastPage = await readLines(manifestPath, last.at, pageSize);
+  if (!lastPage.eof) console.error(`[plan] the last page at byte ${last.at} does not end the manifest`);
+
+  // One page as the batch workflow gets it: the activity's result, recorded in the batch's history.
+  const template = fileTemplateSchema.parse({
+    landingRse: 'LANDING-1',
+    qos: [{ copies: 1, rseExpression: 'SAFE-1' }],
+    mode: 'direct',
+    deleteOrigin: true,
+    allowEmpty: false,
+    md5: true,
+    ruleDeadlineSeconds: 24 * 3600,
+  });
+  // readManifestPage reads the file only; the client is for describeFiles.
+  const activities = createBatchActivities({ client: undefined as unknown as Client });
+  const pageInput = { manifest: ref, offset: 0, limit: pageSize, template, batchId: `${run}-plan` };
+  const page = await activities.readManifestPage(pageInput);
+  const readManifestPageMs = await timeMedian(5, () => activities.readManifestPage(pageInput));
+  const pagePayloadBytes = Buffer.byteLength(JSON.stringify(page));
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    lines: planLines,
+    inputManifestBytes,
+    wallSeconds: round(wallSeconds, 2),
+    linesPerSecond: Math.round(ref.files / wallSeconds),
+    rssBeforeMiB: round(rssBefore / MiB),
+    peakRssSampledMiB: round(peakRss / MiB),
+    vmHwmMiB: round(vmHwm / 1024),
+    plannedManifestBytes: ref.size,
+    plannedBytesPerLine: round(ref.size / ref.files),
+    pageReadMs: { first: first.ms, middle: middle.ms, last: last.ms },
+    lastPageLines: lastPage.lines.length,
+    pagePayloadBytes,
+    pagePayloadBytesPerFile: round(pagePayloadBytes / page.items.length),
+    readManifestPageMs,
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r, i) => {
+      const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+      return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rucio-ingest-bench-batch-'));
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection, namespace: temporalNamespace });
+  const cases: CaseResult[] = [];
+  let plan: PlanResult | undefined;
+  const t0 = performance.now();
+  const loadAtStart = os.loadavg().map((l) => round(l, 2));
+  try {
+    // Planning first: this process's VmHWM is then planning's, not the rest of the benchmark's.
+    if (!args['skip-plan']) plan = await planning(work);
+    if (!args['skip-landing']) cases.push(await batchCase(client, 'landing', landingFiles, [], work));
+    if (!args['skip-full'])
+      cases.push(await batchCase(client, 'full', fullFiles, ['--qos', '1:SAFE-1', '--delete-origin'], work));
+  } finally {
+    await connection.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
+  // A million files: runs from the page size, events per run as measured (the landing case, else the first).
+  const ref = cases[0];
+  const paperRuns = Math.ceil(paperFiles / pageSize);
+  const paper = {
+    files: paperFiles,
+    pageSize,
+    runs: paperRuns,
+    eventsPerRun: ref?.batchEventsPerRun.mean ?? 0,
+    batchEventsTotal: Math.round(paperRuns * (ref?.batchEventsPerRun.mean ?? 0)),
+    fileEventsTotal: Math.round(paperFiles * (ref?.fileEventsPerFile.mean ?? 0)),
+    manifestBytes: plan ? Math.round((plan.plannedManifestBytes / plan.lines) * paperFiles) : 0,
+    pagePayloadBytes: plan?.pagePayloadBytes ?? 0,
+    planSeconds: plan ? round((plan.wallSeconds / plan.lines) * paperFiles) : 0,
+  };
+
+  const rows: string[][] = [['case', ...cases.map((c) => c.name)]];
+  const row = (label: string, f: (c: CaseResult) => string | number) =>
+    rows.push([label, ...cases.map((c) => String(f(c)))]);
+  row('files × size', (c) => `${c.files} × ${sizeKiB} KiB`);
+  row('CLI options', (c) => (c.name === 'full' ? '--qos 1:SAFE-1 --delete-origin' : 'landing only'));
+  row('exit code', (c) => c.exitCode);
+  row('done / failed / cancelled', (c) => `${c.outcome.done} / ${c.outcome.failed} / ${c.outcome.cancelled}`);
+  row('wall (CLI start to exit) s', (c) => c.wallSeconds.toFixed(1));
+  row('batch elapsed (workflow) s', (c) => c.batchElapsedSeconds ?? '?');
+  row('files/s', (c) => c.filesPerSecond.toFixed(2));
+  row('MB/s (landed)', (c) => c.mbPerSecond.toFixed(2));
+  row('worker peak RSS MiB (VmHWM)', (c) => c.workerPeakRssMiB.toFixed(1));
+  row('CLI peak RSS MiB (VmHWM)', (c) => c.cliPeakRssMiB.toFixed(1));
+  row('batch runs', (c) => c.batchRuns);
+  row(
+    'batch events/run min/mean/max',
+    (c) => `${c.batchEventsPerRun.min} / ${c.batchEventsPerRun.mean} / ${c.batchEventsPerRun.max}`,
+  );
+  row('batch events total (per file)', (c) => `${c.batchEventsTotal} (${c.batchEventsPerFile})`);
+  row('batch history max/run KiB', (c) => (c.batchHistoryBytesMax / 1024).toFixed(1));
+  row('file workflow events/file mean', (c) => `${c.fileEventsPerFile.mean} (${c.fileWorkflows} files)`);
+
+  const load = { atStart: loadAtStart, atEnd: os.loadavg().map((l) => round(l, 2)) };
+  console.log(
+    `\nbatch layer, run ${run} (${os.cpus().length} CPUs, load average ${load.atStart.join(' ')} at start, ${load.atEnd.join(' ')} at end), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  if (cases.length > 0) console.log(`\n${table(rows)}`);
+  if (plan)
+    console.log(
+      `\n${table([
+        ['planning (planBatch, no upload)', 'value'],
+        ['manifest lines', `${plan.lines} (${(plan.inputManifestBytes / 1e6).toFixed(1)} MB)`],
+        ['wall s', plan.wallSeconds.toFixed(1)],
+        ['lines/s', String(plan.linesPerSecond)],
+        ['RSS before / peak sampled MiB', `${plan.rssBeforeMiB} / ${plan.peakRssSampledMiB}`],
+        ['process VmHWM MiB', String(plan.vmHwmMiB)],
+        [
+          'planned manifest MB (B/line)',
+          `${(plan.plannedManifestBytes / 1e6).toFixed(1)} (${plan.plannedBytesPerLine})`,
+        ],
+        [
+          `page of ${pageSize} at first/middle/last ms`,
+          `${plan.pageReadMs.first} / ${plan.pageReadMs.middle} / ${plan.pageReadMs.last}`,
+        ],
+        ['readManifestPage ms', String(plan.readManifestPageMs)],
+        ['page payload KiB (B/file)', `${(plan.pagePayloadBytes / 1024).toFixed(1)} (${plan.pagePayloadBytesPerFile})`],
+      ])}`,
+    );
+  console.log(
+    `\n${table([
+      [`paper: ${paperFiles} files`, 'value'],
+      [`batch runs (ceil(files / ${pageSize}))`, String(paper.runs)],
+      ['events per run (measured mean)', String(paper.eventsPerRun)],
+      ['batch events in all', String(paper.batchEventsTotal)],
+      ['file workflow events in all', String(paper.fileEventsTotal)],
+      ['planned manifest MB', (paper.manifestBytes / 1e6).toFixed(1)],
+      ['payload of one page KiB', (paper.pagePayloadBytes / 1024).toFixed(1)],
+      ['planning s', String(paper.planSeconds)],
+    ])}\n`,
+  );
+  console.log(JSON.stringify({ bench: 'batch', run, cpus: os.cpus().length, load, sizeKiB, cases, plan, paper }));
+}
+
+await main();
