@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { createBatchActivities, readLines } from '../src/activities/batch.js';
 import { planBatch } from '../src/cli/batch-plan.js';
+import { layout } from '../src/sandbox/layout.js';
 import { envExports } from '../src/sandbox/sandbox.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
 import { batchWorkflowId, fileTemplateSchema } from '../src/shared/batch-input.js';
@@ -155,7 +156,22 @@ function exitOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
 }
 
+/**
+ * Rucio REST calls so far, from the sandbox server's access log (token requests excluded): the workers are
+ * other processes, so their clients' own counters are out of reach. Other load on the sandbox counts too.
+ */
+function rucioCalls(): number {
+  const log = path.join(layout().logs, 'rucio-server.log');
+  if (!fs.existsSync(log)) return 0;
+  let n = 0;
+  for (const line of fs.readFileSync(log, 'utf8').split('\n'))
+    if (/"(GET|POST|PUT|DELETE) \//.test(line) && !line.includes('"POST /auth') && !line.includes('"GET /auth')) n += 1;
+  return n;
+}
+
 interface CaseResult {
+  restCalls: number;
+  restCallsPerFile: number;
   name: string;
   files: number;
   bytes: number;
@@ -220,6 +236,7 @@ async function batchCase(
       ...['--task-queue', taskQueue, '--batch-id', batchId, '--concurrency', '200', ...extra, '--wait', '--json'],
     ];
     console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
+    const callsBefore = rucioCalls();
     const t0 = performance.now();
     const cliProc = spawn(process.execPath, [cli, ...cliArgs], {
       cwd: root,
@@ -231,6 +248,7 @@ async function batchCase(
     cliProc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     const exitCode = await exitOf(cliProc);
     const wallSeconds = (performance.now() - t0) / 1000;
+    const restCalls = rucioCalls() - callsBefore;
     const cliPeak = cliMem.stop();
     let summary: {
       counts?: { done: number; failed: number; cancelled: number };
@@ -293,6 +311,8 @@ async function batchCase(
       batchEventsTotal,
       batchHistoryBytesMax: Math.max(0, ...batchRuns.map((r) => r.historySize)),
       batchEventsPerFile: round(batchEventsTotal / files, 2),
+      restCalls,
+      restCallsPerFile: round(restCalls / files, 2),
       fileWorkflows: fileRuns.length,
       fileEventsPerFile: spread(fileRuns.map((r) => r.historyLength)),
     };
@@ -507,6 +527,7 @@ async function main(): Promise<void> {
   row('batch events total (per file)', (c) => `${c.batchEventsTotal} (${c.batchEventsPerFile})`);
   row('batch history max/run KiB', (c) => (c.batchHistoryBytesMax / 1024).toFixed(1));
   row('file workflow events/file mean', (c) => `${c.fileEventsPerFile.mean} (${c.fileWorkflows} files)`);
+  row('Rucio REST calls (per file)', (c) => `${c.restCalls} (${c.restCallsPerFile})`);
 
   const load = { atStart: loadAtStart, atEnd: os.loadavg().map((l) => round(l, 2)) };
   console.log(

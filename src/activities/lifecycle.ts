@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import type { RucioClient } from '../rucio/client.js';
-import { setMetadataBulk, type Did } from '../rucio/dids.js';
-import { ensureRule, registerReplicas } from '../rucio/ensure.js';
-import { declareTombstone, listReplicas, normalizeAdler32, type Replica } from '../rucio/replicas.js';
-import { getRule, deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
+import type { Did } from '../rucio/dids.js';
+import { declareTombstone, normalizeAdler32 } from '../rucio/replicas.js';
+import { deleteRule, listDidRules, listRuleLocks, type Rule } from '../rucio/rules.js';
 import { RseCache } from '../rucio/rse-cache.js';
 import { DatasetCache } from '../rucio/dataset-cache.js';
+import { RucioBulk } from '../rucio/bulk.js';
 import { RucioError } from '../rucio/errors.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
 import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
@@ -18,6 +18,19 @@ import { resumableChecksumMinBytes, usableCheckpoint } from './checksum-resume.j
 import { fileMetadata, type MetaInputs } from './file-metadata.js';
 import { tempSiblingUrl } from '../storage/url.js';
 
+interface DeleteOriginInput {
+  source: Source;
+  did: Did;
+  checksums: Checksums;
+  verifiedRses: string[];
+}
+
+interface PreflightInput {
+  landingRse: string;
+  qos: QosTarget[];
+  did: Did;
+}
+
 export interface ActivityDeps {
   rucio: RucioClient;
   /** The Rucio account rules are created for. */
@@ -26,6 +39,8 @@ export interface ActivityDeps {
   scheme?: string;
   /** Shared RSE facts (default: one per set of activities). */
   rseCache?: RseCache;
+  /** Cross-file coalescing of catalogue calls (default: one per set of activities). */
+  bulk?: RucioBulk;
 }
 
 export interface Progress {
@@ -75,8 +90,11 @@ export function createActivities(deps: ActivityDeps) {
   const scheme = deps.scheme ?? 'davs';
   // RSE protocols, attributes and expressions change rarely: minutes of caching save ~13 REST calls a file.
   const rseCache = deps.rseCache ?? new RseCache(rucio);
+  // The files in flight on this worker share bulk catalogue calls: one POST /replicas for the files of an
+  // RSE that arrive within a few milliseconds, one attachment call per dataset, one rule call per rule shape.
+  const bulk = deps.bulk ?? new RucioBulk(rucio);
   // Files of one dataset arrive by the thousand: ensure it once per few minutes, not once a file.
-  const datasets = new DatasetCache(rucio);
+  const datasets = new DatasetCache(rucio, undefined, bulk);
 
   function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
     return rseCache.pfn(rse, did, scheme, operation);
@@ -116,27 +134,67 @@ export function createActivities(deps: ActivityDeps) {
     return source.kind === 'local' ? source.path : source.pfn;
   }
 
+  /**
+   * Before anything moves: the landing RSE exists and every QoS expression resolves to enough RSEs,
+   * so a bad request fails at once and leaves nothing half-registered.
+   */
+  async function preflightChecks(input: PreflightInput): Promise<void> {
+    await explained(pfnOn(input.landingRse, input.did), `landing RSE ${input.landingRse} (--rse)`);
+    for (const t of input.qos) {
+      const rses = await explained(
+        rseCache.resolve(t.rseExpression),
+        `QoS target ${t.copies}:${t.rseExpression} (--qos)`,
+      );
+      if (rses.length < t.copies) {
+        throw permanent(
+          `expression ${t.rseExpression} matches ${rses.length} RSE(s) (${rses.join(', ') || 'none'}), fewer than the ${t.copies} copies asked`,
+          'InsufficientTargetRSEs',
+        );
+      }
+    }
+  }
+
+  /** Remove the origin copy, never the only verified one; for an RSE origin the Rucio way (tombstone → reaper). */
+  async function deleteOrigin(input: DeleteOriginInput): Promise<{ deleted: boolean }> {
+    const others = input.verifiedRses.filter((r) => input.source.kind === 'local' || r !== input.source.rse);
+    if (others.length === 0) {
+      throw permanent('refusing to delete the origin: it would be the only verified copy', 'OnlyCopy');
+    }
+    if (input.source.kind === 'local') {
+      const st = await fs.stat(input.source.path).catch(() => undefined);
+      if (!st) return { deleted: false };
+      if (st.size !== input.checksums.bytes) {
+        throw permanent(
+          `${input.source.path} changed size since it was ingested (${st.size} B now): not deleting it`,
+          'SourceChanged',
+        );
+      }
+      await fs.unlink(input.source.path);
+      return { deleted: true };
+    }
+    // Drop any rule still protecting the origin replica, then mark it obsolete: the reaper deletes it.
+    for await (const r of listDidRules(rucio, input.did)) {
+      if (r.rse_expression === input.source.rse && r.account === deps.account) await deleteRule(rucio, r.id, true);
+    }
+    await declareTombstone(rucio, input.source.rse, [input.did]);
+    return { deleted: true };
+  }
+
+  function ruleFor(target: QosTarget, purgeReplicas?: boolean) {
+    return {
+      copies: target.copies,
+      rseExpression: target.rseExpression,
+      lifetime: target.lifetime,
+      grouping: target.grouping,
+      purgeReplicas,
+      comment: 'rucio-ingest',
+    };
+  }
+
   return {
-    /**
-     * Before anything moves: the landing RSE exists and every QoS expression resolves to enough RSEs,
-     * so a bad request fails at once and leaves nothing half-registered.
-     */
-    async preflight(input: { landingRse: string; qos: QosTarget[]; did: Did }) {
-      return classify(async () => {
-        await explained(pfnOn(input.landingRse, input.did), `landing RSE ${input.landingRse} (--rse)`);
-        for (const t of input.qos) {
-          const rses = await explained(
-            rseCache.resolve(t.rseExpression),
-            `QoS target ${t.copies}:${t.rseExpression} (--qos)`,
-          );
-          if (rses.length < t.copies) {
-            throw permanent(
-              `expression ${t.rseExpression} matches ${rses.length} RSE(s) (${rses.join(', ') || 'none'}), fewer than the ${t.copies} copies asked`,
-              'InsufficientTargetRSEs',
-            );
-          }
-        }
-      });
+    /** Pre-flight as a step of its own (workflows started before inspection took it over). */
+    async preflight(input: PreflightInput) {
+      return classify(() => preflightChecks(input));
     },
 
     /**
@@ -149,10 +207,13 @@ export function createActivities(deps: ActivityDeps) {
         md5: boolean;
         allowEmpty: boolean;
         refused?: { code: string; message: string };
+        /** Pre-flight first, in this step (one activity fewer a file). */
+        preflight?: PreflightInput;
       } & MetaInputs,
     ): Promise<Checksums & { metadata?: Record<string, string | number | boolean> }> {
       return classify(() =>
         heartbeating(async (p) => {
+          if (input.preflight) await preflightChecks(input.preflight);
           if (input.refused) throw permanent(input.refused.message, input.refused.code);
           const metadata = await fileMetadata(input, sourceUrl(input.source));
           let sums: Checksums;
@@ -248,42 +309,49 @@ export function createActivities(deps: ActivityDeps) {
       dataset: Did;
       containers: Did[];
       origin?: { rse: string; pfn: string };
+      /** Protect the landing copy with its rule in this step too (one activity fewer a file). */
+      landingRule?: boolean;
     }) {
       return classify(async () => {
         const { did, checksums } = input;
         const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
         await datasets.ensure(input.dataset, input.containers);
         // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
-        if (input.origin) await registerReplicas(rucio, input.origin.rse, [{ ...file, pfn: input.origin.pfn }]);
-        await registerReplicas(rucio, input.landingRse, [file]);
-        if (Object.keys(input.metadata).length > 0) await setMetadataBulk(rucio, did, input.metadata);
+        if (input.origin) await bulk.addReplica(input.origin.rse, { ...file, pfn: input.origin.pfn });
+        await bulk.addReplica(input.landingRse, file);
+        if (Object.keys(input.metadata).length > 0) await bulk.setMetadata(did, input.metadata);
         await datasets.attachFiles(input.dataset, input.containers, [did]);
-        return { attempt: Context.current().info.attempt };
+        const landingRuleId = input.landingRule
+          ? (
+              await bulk.addRule(
+                did,
+                ruleFor({ copies: 1, rseExpression: input.landingRse, grouping: 'NONE' }),
+                deps.account,
+              )
+            ).id
+          : undefined;
+        return { attempt: Context.current().info.attempt, landingRuleId };
       });
     },
 
     /** Protect a replica with a rule (idempotent: an identical existing rule is reused). */
     async addRule(input: { did: Did; target: QosTarget; purgeReplicas?: boolean }) {
       return classify(async () => {
-        const { id, created } = await ensureRule(
-          rucio,
-          input.did,
-          {
-            copies: input.target.copies,
-            rseExpression: input.target.rseExpression,
-            lifetime: input.target.lifetime,
-            grouping: input.target.grouping,
-            purgeReplicas: input.purgeReplicas,
-            comment: 'rucio-ingest',
-          },
-          deps.account,
-        );
+        const { id, created } = await bulk.addRule(input.did, ruleFor(input.target, input.purgeReplicas), deps.account);
         return { ruleId: id, created };
       });
     },
 
     /** Step 4 (direct mode): copy to RSEs matching the expression and register those replicas. */
-    async replicateDirect(input: { did: Did; target: QosTarget; fromRse: string; checksums: Checksums; md5: boolean }) {
+    async replicateDirect(input: {
+      did: Did;
+      target: QosTarget;
+      fromRse: string;
+      checksums: Checksums;
+      md5: boolean;
+      /** Add the target's rule in this step too, once its replicas are registered (OK at once). */
+      addRule?: boolean;
+    }) {
       return classify(() =>
         heartbeating(async (p) => {
           const candidates = await rseCache.resolve(input.target.rseExpression);
@@ -295,11 +363,8 @@ export function createActivities(deps: ActivityDeps) {
           }
           const have = new Set<string>();
           // What Rucio holds now; each registration below reads its result back and hands it to the next.
-          let known: Replica[] = [];
-          for await (const r of listReplicas(rucio, [input.did])) {
-            known.push(r);
-            for (const [rse, state] of Object.entries(r.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
-          }
+          const held = await bulk.listReplicas(input.did);
+          for (const [rse, state] of Object.entries(held?.states ?? {})) if (state === 'AVAILABLE') have.add(rse);
           // Prefer RSEs that already hold the file: a retried activity never copies twice.
           const chosen = [...candidates.filter((r) => have.has(r)), ...candidates.filter((r) => !have.has(r))].slice(
             0,
@@ -317,10 +382,13 @@ export function createActivities(deps: ActivityDeps) {
               adler32: input.checksums.adler32,
               md5: input.checksums.md5,
             };
-            known = await registerReplicas(rucio, rse, [file], { known });
+            await bulk.addReplica(rse, file);
             copied.push({ rse, mode: res.mode });
           }
-          return { rses: chosen, copied, attempt: p.attempt };
+          const ruleId = input.addRule
+            ? (await bulk.addRule(input.did, ruleFor(input.target), deps.account)).id
+            : undefined;
+          return { rses: chosen, copied, attempt: p.attempt, ruleId };
         }),
       );
     },
@@ -331,7 +399,7 @@ export function createActivities(deps: ActivityDeps) {
       }
     > {
       return classify(async () => {
-        const r = await getRule(rucio, input.ruleId);
+        const r = await bulk.ruleState(input.ruleId);
         return {
           id: r.id,
           state: r.state,
@@ -346,16 +414,20 @@ export function createActivities(deps: ActivityDeps) {
      * Step 5: every replica the rules require is AVAILABLE in Rucio with the source's adler32, and the
      * storage confirms it (Digest, or read-back).
      */
-    async verifyReplicas(input: { did: Did; checksums: Checksums; ruleIds: string[]; readbackFallback: boolean }) {
+    async verifyReplicas(input: {
+      did: Did;
+      checksums: Checksums;
+      ruleIds: string[];
+      readbackFallback: boolean;
+      /** Once verified, delete the origin in this step too (one activity fewer a file). */
+      deleteOrigin?: { source: Source };
+    }) {
       return classify(() =>
         heartbeating(async (p) => {
           // The file's size and adler32 in Rucio come with its replicas: one call for both.
           const states = new Map<string, string>();
-          let held: Replica | undefined;
-          for await (const r of listReplicas(rucio, [input.did])) {
-            held = r;
-            for (const [rse, s] of Object.entries(r.states ?? {})) states.set(rse, s);
-          }
+          const held = await bulk.listReplicas(input.did);
+          for (const [rse, s] of Object.entries(held?.states ?? {})) states.set(rse, s);
           const heldAdler = held?.adler32 ? normalizeAdler32(held.adler32) : undefined;
           if (!held || held.bytes !== input.checksums.bytes || heldAdler !== input.checksums.adler32) {
             throw permanent(
@@ -396,10 +468,23 @@ export function createActivities(deps: ActivityDeps) {
             }
             results.push({ rse, pfn, result });
           }
+          const verified = results.map((r) => ({ rse: r.rse, method: r.result.method }));
+          const originDeleted = input.deleteOrigin
+            ? (
+                await deleteOrigin({
+                  source: input.deleteOrigin.source,
+                  did: input.did,
+                  checksums: input.checksums,
+                  // A size-only check (RSE policy `size` on a storage without digest) never licenses a deletion.
+                  verifiedRses: verified.filter((v) => v.method !== 'stat').map((v) => v.rse),
+                })
+              ).deleted
+            : undefined;
           return {
-            verified: results.map((r) => ({ rse: r.rse, method: r.result.method })),
+            verified,
             // Every replica Rucio lists for the file (the landing and origin copies too), with its state.
             replicas: Object.fromEntries([...states].sort(([a], [b]) => a.localeCompare(b))),
+            originDeleted,
           };
         }),
       );
@@ -413,9 +498,7 @@ export function createActivities(deps: ActivityDeps) {
       return classify(async () => {
         const rses = new Set(input.rses);
         for (const e of input.expressions) for (const r of await rseCache.resolve(e)) rses.add(r);
-        const registered = new Set<string>();
-        for await (const r of listReplicas(rucio, [input.did]))
-          for (const rse of Object.keys(r.states ?? {})) registered.add(rse);
+        const registered = new Set(Object.keys((await bulk.listReplicas(input.did))?.states ?? {}));
         const removed: string[] = [];
         for (const rse of [...rses].sort()) {
           const pfn = await pfnOn(rse, input.did, 'delete');
@@ -430,31 +513,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Step 6: remove the origin copy; for an RSE origin the Rucio way (tombstone → reaper). */
-    async deleteAtOrigin(input: { source: Source; did: Did; checksums: Checksums; verifiedRses: string[] }) {
-      return classify(async () => {
-        const others = input.verifiedRses.filter((r) => input.source.kind === 'local' || r !== input.source.rse);
-        if (others.length === 0) {
-          throw permanent('refusing to delete the origin: it would be the only verified copy', 'OnlyCopy');
-        }
-        if (input.source.kind === 'local') {
-          const st = await fs.stat(input.source.path).catch(() => undefined);
-          if (!st) return { deleted: false };
-          if (st.size !== input.checksums.bytes) {
-            throw permanent(
-              `${input.source.path} changed size since it was ingested (${st.size} B now): not deleting it`,
-              'SourceChanged',
-            );
-          }
-          await fs.unlink(input.source.path);
-          return { deleted: true };
-        }
-        // Drop any rule still protecting the origin replica, then mark it obsolete: the reaper deletes it.
-        for await (const r of listDidRules(rucio, input.did)) {
-          if (r.rse_expression === input.source.rse && r.account === deps.account) await deleteRule(rucio, r.id, true);
-        }
-        await declareTombstone(rucio, input.source.rse, [input.did]);
-        return { deleted: true };
-      });
+    async deleteAtOrigin(input: DeleteOriginInput) {
+      return classify(() => deleteOrigin(input));
     },
   };
 }

@@ -2,6 +2,7 @@ import type { RucioClient } from './client.js';
 import { attach, type Did } from './dids.js';
 import { ensureDataset } from './ensure.js';
 import { RucioError } from './errors.js';
+import type { RucioBulk } from './bulk.js';
 
 /**
  * Datasets (with their container chains) this process ensured recently: thousands of files of one night
@@ -15,6 +16,8 @@ export class DatasetCache {
   constructor(
     private readonly rucio: RucioClient,
     private readonly ttlMs = 5 * 60_000,
+    /** One file's attachment joins those of the other files in flight (one call per dataset). */
+    private readonly bulk?: RucioBulk,
   ) {}
 
   async ensure(dataset: Did, containers: Did[] = []): Promise<void> {
@@ -33,13 +36,17 @@ export class DatasetCache {
   /** Attach files to an ensured dataset (idempotent, as `attach`). */
   async attachFiles(dataset: Did, containers: Did[], files: Did[]): Promise<void> {
     await this.ensure(dataset, containers);
+    const send = () =>
+      this.bulk && files.length === 1
+        ? this.bulk.attach(dataset, files[0]!)
+        : attach(this.rucio, [{ to: dataset, dids: files }]);
     try {
-      await attach(this.rucio, [{ to: dataset, dids: files }]);
+      await send();
     } catch (err) {
       if (!(err instanceof RucioError && err.exceptionClass === 'DataIdentifierNotFound')) throw err;
       this.#until.delete(chainKey(dataset, containers));
       await this.ensure(dataset, containers);
-      await attach(this.rucio, [{ to: dataset, dids: files }]);
+      await send();
     }
   }
 }

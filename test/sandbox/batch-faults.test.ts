@@ -183,6 +183,7 @@ describe('a batch under failures (real sandbox)', () => {
     const token = uniq('cancel');
     const root = path.join(dir, token);
     const files: string[] = [];
+    fs.mkdirSync(root, { recursive: true });
     for (let i = 0; i < 40; i++)
       files.push(writeRandomFile(root, `${token}-${String(i).padStart(4, '0')}.dat`, 12 * 1024 * 1024));
     const queue = uniq('batch-cancel');
