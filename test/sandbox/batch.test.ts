@@ -178,7 +178,15 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/unknown option/);
 
-    const noRse = await cli(['ingest', a, ...common.slice(0, 4), '--rse', 'NO-SUCH-RSE', '--task-queue', uniq('unused')]);
+    const noRse = await cli([
+      'ingest',
+      a,
+      ...common.slice(0, 4),
+      '--rse',
+      'NO-SUCH-RSE',
+      '--task-queue',
+      uniq('unused'),
+    ]);
     expect(noRse.code).toBe(2);
     expect(noRse.err).toMatch(/landing RSE NO-SUCH-RSE/);
   }, 120_000);
