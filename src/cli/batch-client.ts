@@ -12,7 +12,7 @@ import { RequestError } from './request-error.js';
 
 export interface BatchView {
   batchId: string;
-  /** Temporal's status of the batch workflow: RUNNING, COMPLETED, CANCELED, FAILED, TERMINATED... */
+  /** Temporal's status of the batch workflow: RUNNING, COMPLETED, CANCELLED, FAILED, TERMINATED... */
   execution: string;
   progress?: BatchStatus;
   /** Why there is no progress (no worker answered the query). */

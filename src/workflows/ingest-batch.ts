@@ -105,7 +105,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
       if (r.status === 'RUNNING') continue;
       settle({
         workflowId: r.workflowId,
-        outcome: r.status === 'COMPLETED' ? 'done' : r.status === 'CANCELED' ? 'cancelled' : 'failed',
+        outcome: r.status === 'COMPLETED' ? 'done' : r.status === 'CANCELLED' ? 'cancelled' : 'failed',
         bytes: 0,
         problem: r.problem ?? r.status.toLowerCase(),
       });

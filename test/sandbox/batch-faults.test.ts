@@ -225,14 +225,14 @@ describe('a batch under failures (real sandbox)', () => {
       expect(after.counts.cancelled).toBeGreaterThan(0);
       expect(after.counts.queued).toBeGreaterThan(0);
       expect(after.counts.done + after.counts.cancelled).toBe(after.counts.taken);
-      expect((await client.workflow.getHandle(`batch/${batchId}`).describe()).status.name).toBe('CANCELED');
+      expect((await client.workflow.getHandle(`batch/${batchId}`).describe()).status.name).toBe('CANCELLED');
 
       const ends = new Map<string, string>();
       for await (const w of client.workflow.list({ query: `RucioBatch="${batchId}" AND WorkflowType="ingestFile"` }))
         ends.set(w.workflowId.replace('ingest/user.demo:', ''), w.status.name);
       expect(ends.size).toBe(after.counts.taken);
       expect([...ends.values()].filter((s) => s === 'COMPLETED')).toHaveLength(after.counts.done);
-      expect([...ends.values()].filter((s) => s === 'CANCELED')).toHaveLength(after.counts.cancelled);
+      expect([...ends.values()].filter((s) => s === 'CANCELLED')).toHaveLength(after.counts.cancelled);
 
       // Storage and catalogue agree on both RSEs, temporaries included.
       const dids = files.map((f) => ({ scope: 'user.demo', name: path.basename(f) }));
