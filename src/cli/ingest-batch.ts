@@ -23,7 +23,7 @@ import { planBatch } from './batch-plan.js';
 import { viewBatch } from './batch-client.js';
 import { BatchProgress, exitCodeOf, progressLine, summaryText, webUiLink } from './batch-view.js';
 import { CliWorker } from './cli-worker.js';
-import { addLifecycleOptions, parseMeta, parseQos, withFileDefaults, type FileOpts } from './ingest.js';
+import { addLifecycleOptions, parseMeta, sharedFields, withFileDefaults, type FileOpts } from './ingest.js';
 import { RequestError } from './request-error.js';
 import { stateDir } from './state-dir.js';
 import { connectClient, temporalTargetFromEnv, type TemporalTarget } from './temporal-client.js';
@@ -282,21 +282,14 @@ function buildTemplate(f: FileOpts, o: BatchOpts, dir: string): FileTemplate {
     fs.writeFileSync(copy, text);
     metaSchema = { path: copy, sha256: createHash('sha256').update(text).digest('hex') };
   }
-  let qos;
+  let shared;
   try {
-    qos = f.qos.map(parseQos);
+    shared = sharedFields(f);
   } catch (err) {
     throw new RequestError((err as Error).message);
   }
   const r = fileTemplateSchema.safeParse({
-    landingRse: f.rse,
-    qos,
-    mode: f.mode,
-    deleteOrigin: !!f.deleteOrigin,
-    allowEmpty: !!f.allowEmpty,
-    md5: f.md5,
-    ruleDeadlineSeconds: Number(f.ruleDeadline),
-    heartbeatTimeoutSeconds: f.heartbeatTimeout === undefined ? undefined : Number(f.heartbeatTimeout),
+    ...shared,
     metaSidecarSuffix: o.metaSidecar,
     metaSchema,
   });

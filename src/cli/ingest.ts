@@ -96,6 +96,20 @@ export interface FileOpts {
   taskQueue: string;
 }
 
+/** The lifecycle fields every file of a request shares, from the options of `file` or `ingest`. */
+export function sharedFields(o: FileOpts) {
+  return {
+    landingRse: o.rse,
+    qos: o.qos.map(parseQos),
+    mode: o.mode,
+    deleteOrigin: !!o.deleteOrigin,
+    allowEmpty: !!o.allowEmpty,
+    md5: o.md5,
+    ruleDeadlineSeconds: Number(o.ruleDeadline),
+    heartbeatTimeoutSeconds: o.heartbeatTimeout === undefined ? undefined : Number(o.heartbeatTimeout),
+  };
+}
+
 export function buildInput(source: string, o: FileOpts): IngestInput {
   const fileName = path.basename(source);
   const name = o.name ?? didNameFor(fileName, o.nameRule ?? 'keep');
@@ -113,14 +127,7 @@ export function buildInput(source: string, o: FileOpts): IngestInput {
     dataset: parseDid(o.dataset, '--dataset'),
     containers: o.container.map((c) => parseDid(c, '--container')),
     metadata,
-    landingRse: o.rse,
-    qos: o.qos.map(parseQos),
-    mode: o.mode,
-    deleteOrigin: !!o.deleteOrigin,
-    allowEmpty: !!o.allowEmpty,
-    md5: o.md5,
-    ruleDeadlineSeconds: Number(o.ruleDeadline),
-    heartbeatTimeoutSeconds: o.heartbeatTimeout === undefined ? undefined : Number(o.heartbeatTimeout),
+    ...sharedFields(o),
   });
 }
 

@@ -1,13 +1,14 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RucioBulk } from '../../src/rucio/bulk.js';
 import { RucioClient, type RucioRequestInfo } from '../../src/rucio/client.js';
 import { addCollection, getMetadata, listContent, type Did } from '../../src/rucio/dids.js';
 import { RucioError } from '../../src/rucio/errors.js';
-import { addReplicas, listReplicas, type NewReplica } from '../../src/rucio/replicas.js';
+import { addReplicas, listReplicas } from '../../src/rucio/replicas.js';
 import { getRule, listDidRules, ruleSchema } from '../../src/rucio/rules.js';
 import { accounts } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
+import { randomReplica } from '../fixtures/replicas.js';
 
 const run = randomUUID().slice(0, 8);
 const scope = 'user.demo';
@@ -75,22 +76,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-function fileOf(name: string, size = 64): NewReplica & { adler32: string; md5: string } {
-  const data = randomBytes(size);
-  let x = 1;
-  let y = 0;
-  for (const byte of data) {
-    x = (x + byte) % 65521;
-    y = (y + x) % 65521;
-  }
-  return {
-    scope,
-    name,
-    bytes: size,
-    adler32: (((y << 16) | x) >>> 0).toString(16).padStart(8, '0'),
-    md5: createHash('md5').update(data).digest('hex'),
-  };
-}
+const fileOf = (name: string, size = 64) => randomReplica(scope, name, size);
 
 const ceilCalls = (n: number) => Math.ceil(n / 1000);
 

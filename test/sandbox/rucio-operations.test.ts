@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { RucioClient, type RucioRequestInfo } from '../../src/rucio/client.js';
 import {
@@ -21,7 +21,6 @@ import {
   declareTombstone,
   listReplicas,
   updateReplicaStates,
-  type NewReplica,
   type Replica,
 } from '../../src/rucio/replicas.js';
 import {
@@ -37,6 +36,7 @@ import {
 import { addRule, deleteRule, getRule, listDidRules, updateRule } from '../../src/rucio/rules.js';
 import { accounts, rses } from '../../src/sandbox/layout.js';
 import { rucioUrl } from '../../src/sandbox/rucio-server.js';
+import { randomReplica } from '../fixtures/replicas.js';
 
 const run = randomBytes(4).toString('hex');
 const scope = 'user.demo';
@@ -97,22 +97,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-function fileOf(name: string, size = 64): NewReplica {
-  const data = randomBytes(size);
-  let a = 1;
-  let b = 0;
-  for (const byte of data) {
-    a = (a + byte) % 65521;
-    b = (b + a) % 65521;
-  }
-  return {
-    scope,
-    name,
-    bytes: size,
-    adler32: (((b << 16) | a) >>> 0).toString(16).padStart(8, '0'),
-    md5: createHash('md5').update(data).digest('hex'),
-  };
-}
+const fileOf = (name: string, size = 64) => randomReplica(scope, name, size);
 
 beforeEach(() => {
   calls.length = 0;
