@@ -89,11 +89,13 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
  * How long a catalogue call waits for others of its kind to share one bulk call
  * (RUCIO_INGEST_BULK_WINDOW_MS). Files of a batch reach each step a few per second, so a window of a few
  * milliseconds gathers almost nothing; a longer one adds that much latency to each catalogue step.
- * Measured, 400 files landing only: 25 ms, 3.2 REST calls a file and 4.7 files/s; 500 ms, 0.7 and 6.4.
+ * Measured, 400 files landing only: 25 ms, 3.2 REST calls a file and 4.7 files/s; 500 ms, 0.7 and 6.4. But
+ * with 500 ms the batch fault and cancel tests stalled (files not finishing within minutes; not diagnosed
+ * yet), so the default stays 25 ms until that is understood.
  */
 function bulkWindowMs(env: NodeJS.ProcessEnv = process.env): number {
-  const v = Number(env.RUCIO_INGEST_BULK_WINDOW_MS ?? 500);
-  return Number.isFinite(v) && v >= 0 ? v : 500;
+  const v = Number(env.RUCIO_INGEST_BULK_WINDOW_MS ?? 25);
+  return Number.isFinite(v) && v >= 0 ? v : 25;
 }
 
 export function createActivities(deps: ActivityDeps) {
