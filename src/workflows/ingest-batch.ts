@@ -8,6 +8,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -215,8 +216,15 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
       // Files of another batch or command go on; this batch stops waiting for them.
       for (const [id, f] of Object.entries(s.inFlight))
         if (f.attached) settle({ workflowId: id, outcome: 'cancelled', bytes: 0 });
-      await Promise.race([condition(() => inFlightCount() === 0), sleep(15 * 60_000)]);
-      await reconcile(Object.keys(s.inFlight));
+      if (patched('cancel-watch')) {
+        // Until every file has ended, ask Temporal now and then: a report can be missing (a file that
+        // ended before its cancel took effect, in a version that did not report then).
+        while (!(await condition(() => inFlightCount() === 0, attachedPollMs)))
+          await reconcile(Object.keys(s.inFlight));
+      } else {
+        await Promise.race([condition(() => inFlightCount() === 0), sleep(15 * 60_000)]);
+        await reconcile(Object.keys(s.inFlight));
+      }
       stopWatch = true;
       cancelled = true;
       await condition(allHandlersFinished);

@@ -249,11 +249,18 @@ async function reportToBatch(report: Omit<FileReport, 'workflowId'>): Promise<vo
   if (!parent || !patched('report-to-batch')) return;
   // Awaited: a signal command sent with the workflow's completion is not delivered (measured: the batch
   // learned of such files only from its reconciliation, ten minutes later).
-  try {
-    await getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, {
+  const send = () =>
+    getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, {
       ...report,
       workflowId: workflowInfo().workflowId,
     });
+  try {
+    // A cancel that arrives while the last step still finishes (its activity completed rather than
+    // stopped: the origin may be gone) leaves the file done; the report must still go out, or the batch
+    // waits for it. Only such runs record this marker.
+    if (CancellationScope.current().consideredCancelled && patched('report-despite-cancel'))
+      await CancellationScope.nonCancellable(send);
+    else await send();
   } catch (err) {
     log.warn('could not report to the batch', { batch: parent.workflowId, error: describe(err) });
   }

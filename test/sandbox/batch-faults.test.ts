@@ -181,7 +181,7 @@ describe('a batch under failures (real sandbox)', () => {
 
   // Skipped, not passing: in the last CI rehearsal one cancelled file never ended (batch stuck 'cancelling'
   // with 1 in flight for 9+ minutes); it passed three times before. Issue 10 stays open until this is fixed.
-  it.skip('cancel stops starting files and leaves none half-done: no temporary, no bytes without a replica, no replica without bytes', async () => {
+  it('cancel stops starting files and leaves none half-done: no temporary, no bytes without a replica, no replica without bytes', async () => {
     const token = uniq('cancel');
     const root = path.join(dir, token);
     const files: string[] = [];
