@@ -11,6 +11,21 @@ export interface ManagedProcess {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Start it again a second after it exits, as a site's init system would (`down` stops both). */
+  restartOnExit?: boolean;
+}
+
+/**
+ * A shell loop that runs the command again whenever it exits, logging each exit. XRootD 5.5.3 here
+ * segfaults in libssl now and then under many short TLS connections (seen in a 1000-file benchmark); a
+ * storage outage is retried by the lifecycle, but only if the storage comes back.
+ */
+function supervised(p: ManagedProcess): { command: string; args: string[] } {
+  const loop =
+    'trap \'kill $child 2>/dev/null; exit 0\' TERM INT; ' +
+    'while :; do "$@" & child=$!; wait $child; code=$?; ' +
+    'echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) exited with $code; restarting in 1 s"; sleep 1; done';
+  return { command: '/bin/sh', args: ['-c', loop, p.name, p.command, ...p.args] };
 }
 
 export function pidFile(runDir: string, name: string): string {
@@ -55,7 +70,8 @@ export function startDetached(p: ManagedProcess, runDir: string, logDir: string)
   fs.mkdirSync(logDir, { recursive: true });
   const out = fs.openSync(logFile(logDir, p.name), 'a');
   fs.writeSync(out, `\n--- ${new Date().toISOString()} starting: ${p.command} ${p.args.join(' ')}\n`);
-  const child = spawn(p.command, p.args, {
+  const run = p.restartOnExit ? supervised(p) : p;
+  const child = spawn(run.command, run.args, {
     cwd: p.cwd,
     env: p.env ?? process.env,
     detached: true,

@@ -121,7 +121,7 @@ export function xrootdProcess(l: Layout, rse: XrootdEndpoint): ManagedProcess {
   const user = serviceUser('xrootd');
   chownPaths(user, data, path.join(data, rsePrefix), admin, ca.keyFile);
   const args = ['-c', cfgFile, '-n', rse.name, ...(user ? ['-R', user.name] : [])];
-  return { name: `xrootd-${rse.name}`, command: 'xrootd', args };
+  return { name: `xrootd-${rse.name}`, command: 'xrootd', args, restartOnExit: true };
 }
 
 /**

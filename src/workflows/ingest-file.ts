@@ -8,6 +8,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -81,6 +82,17 @@ const catalogue = proxyActivities<LifecycleActivities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
+// The same calls run by the worker that runs the workflow: one marker event instead of six events and a
+// round trip through the task queue. Safe for them: short, idempotent, nothing to heartbeat; a killed
+// worker's workflow task times out and the next worker runs the call again.
+const localCatalogue = proxyLocalActivities<LifecycleActivities>({
+  startToCloseTimeout: '3m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
+
+type Catalogue = typeof catalogue;
+
 /** One file through upload → register → replicate → verify → delete at origin. */
 export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   const progress: IngestProgress = {
@@ -105,7 +117,11 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // into their neighbours (pre-flight into inspection, the landing rule into registration, a direct
   // target's rule into its copy, the origin's deletion into verification; no verify step for a landing-only
   // file that keeps its origin): 49 events instead of 90 for two QoS targets and a deletion.
-  const lean = patched('lean-steps');
+  // Newer runs also make the catalogue-only steps local activities; that one marker implies the others
+  // ('lean-steps', 'report-to-batch', 'cancel-cleanup'), so a file carries one marker instead of three.
+  const local = patched('local-catalogue');
+  const lean = local || patched('lean-steps');
+  const cat: Catalogue = local ? localCatalogue : catalogue;
   try {
     enter('inspect');
     const preflight = { landingRse: input.landingRse, qos: input.qos, did };
@@ -135,7 +151,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     attempt('upload', up.attempt);
 
     enter('register');
-    const reg = await catalogue.register({
+    const reg = await cat.register({
       did,
       landingRse: input.landingRse,
       checksums,
@@ -166,13 +182,13 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         t.ruleId = rep.ruleId;
         attempt('replicate', rep.attempt);
       }
-      if (!t.ruleId) t.ruleId = (await catalogue.addRule({ did, target: t.target })).ruleId;
+      if (!t.ruleId) t.ruleId = (await cat.addRule({ did, target: t.target })).ruleId;
     }
     // A direct copy's rule is OK once its replicas are registered: verification reads its locks anyway.
     await Promise.all(
       progress.targets
         .filter(() => !(lean && input.mode === 'direct'))
-        .map((t) => waitForRule(t, t.target.deadlineSeconds ?? input.ruleDeadlineSeconds, keys.problem, progress)),
+        .map((t) => waitForRule(cat, t, t.target.deadlineSeconds ?? input.ruleDeadlineSeconds, keys.problem, progress)),
     );
 
     // Landing only and the origin kept: the upload's digest check and registration's read-back said it all.
@@ -205,10 +221,10 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       }
     }
     enter('done');
-    await reportToBatch({ outcome: 'done', bytes: checksums.bytes });
+    await reportToBatch(local, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
-    if (isCancellation(err) && patched('cancel-cleanup')) {
+    if (isCancellation(err) && (local || patched('cancel-cleanup'))) {
       // Cancelled (e.g. `rucio-ingest batch cancel`): leave nothing half-done. The running step has stopped
       // (WAIT_CANCELLATION_COMPLETED); bytes on storage that Rucio does not list are removed, with every
       // temporary; what is registered stays (its bytes are there). The origin is never touched.
@@ -220,7 +236,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         });
         progress.step = 'cancelled';
         upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
-        await reportToBatch({ outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
+        await reportToBatch(local, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
       });
       throw err;
     }
@@ -230,7 +246,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
-    await reportToBatch({
+    await reportToBatch(local, {
       outcome: 'failed',
       bytes: progress.checksums?.bytes ?? 0,
       problem: progress.problemCode ?? problemCode(err),
@@ -244,9 +260,9 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
  * ID only: the batch continues-as-new, and the signal reaches its current run. A batch gone (terminated)
  * must not fail the file.
  */
-async function reportToBatch(report: Omit<FileReport, 'workflowId'>): Promise<void> {
+async function reportToBatch(implied: boolean, report: Omit<FileReport, 'workflowId'>): Promise<void> {
   const parent = workflowInfo().parent;
-  if (!parent || !patched('report-to-batch')) return;
+  if (!parent || !(implied || patched('report-to-batch'))) return;
   // Awaited: a signal command sent with the workflow's completion is not delivered (measured: the batch
   // learned of such files only from its reconciliation, ten minutes later).
   const send = () =>
@@ -268,6 +284,7 @@ async function reportToBatch(report: Omit<FileReport, 'workflowId'>): Promise<vo
 
 /** Wait durably (workflow timers, no activity held open) for a rule to be OK, up to its deadline. */
 async function waitForRule(
+  cat: Catalogue,
   t: TargetProgress,
   deadlineSeconds: number,
   problemKey: typeof keys.problem,
@@ -276,7 +293,7 @@ async function waitForRule(
   const deadline = Date.now() + deadlineSeconds * 1000;
   let delay = 5_000;
   for (;;) {
-    const s = await catalogue.ruleStatus({ ruleId: t.ruleId! });
+    const s = await cat.ruleStatus({ ruleId: t.ruleId! });
     t.state = s.state;
     t.polls += 1;
     if (s.state === 'OK') return;
