@@ -8,7 +8,7 @@
  *  3. Planning a manifest of a million lines (planBatch, in this process, nothing uploaded): wall time, peak
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
- * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 64] [--full-files 300]
+ * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8]
  *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full]
  * Prints a table, then one JSON line with every number.
  */
@@ -27,16 +27,22 @@ import { layout } from '../src/sandbox/layout.js';
 import { envExports } from '../src/sandbox/sandbox.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
 import { batchWorkflowId, fileTemplateSchema } from '../src/shared/batch-input.js';
+import { temporalCeiling, type CeilingResult } from './ceiling.js';
+import { cpuSeconds, cpuSnapshot, sandboxRoots } from './cpu.js';
+import { rucioUploadPeer, type PeerResult } from './peer-upload.js';
 
 const { values: args } = parseArgs({
   options: {
     files: { type: 'string', default: '1000' },
-    'size-kb': { type: 'string', default: '64' },
-    'full-files': { type: 'string', default: '300' },
+    'size-kb': { type: 'string', default: '1024' },
+    'full-files': { type: 'string', default: '500' },
     'plan-lines': { type: 'string', default: '1000000' },
     'skip-plan': { type: 'boolean', default: false },
     'skip-landing': { type: 'boolean', default: false },
     'skip-full': { type: 'boolean', default: false },
+    'peer-processes': { type: 'string', default: '8' },
+    'skip-peer': { type: 'boolean', default: false },
+    'skip-ceiling': { type: 'boolean', default: false },
   },
 });
 const count = (name: keyof typeof args): number => {
@@ -118,6 +124,8 @@ interface RunInfo {
   status: string;
   historyLength: number;
   historySize: number;
+  /** Start to close, seconds (closed runs only). */
+  latency?: number;
 }
 
 /** Every execution a visibility query finds (closed ones have their final history length). */
@@ -129,6 +137,7 @@ async function listRuns(client: Client, query: string): Promise<RunInfo[]> {
       status: w.status.name,
       historyLength: w.historyLength,
       historySize: w.historySize ?? 0,
+      latency: w.closeTime ? (w.closeTime.getTime() - w.startTime.getTime()) / 1000 : undefined,
     });
   return out;
 }
@@ -143,6 +152,12 @@ async function listSettled(client: Client, query: string, ready: (r: RunInfo[]) 
   }
   console.error(`  (visibility not settled after 60 s for ${query}: ${runs.length} executions listed)`);
   return runs;
+}
+
+function percentiles(xs: number[]): { p50: number; p95: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => round(s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0);
+  return { p50: at(0.5), p95: at(0.95), max: round(s[s.length - 1] ?? 0) };
 }
 
 function spread(xs: number[]): { min: number; mean: number; max: number } {
@@ -192,6 +207,8 @@ interface CaseResult {
   batchEventsPerFile: number;
   fileWorkflows: number;
   fileEventsPerFile: { min: number; mean: number; max: number };
+  latencySeconds: { p50: number; p95: number; max: number };
+  cpuSeconds: Record<string, number>;
 }
 
 /** Generate files, run one worker process and `ingest --wait --json` through the built CLI, then read the histories. */
@@ -237,6 +254,11 @@ async function batchCase(
     ];
     console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
     const callsBefore = rucioCalls();
+    const roots = sandboxRoots(layout().run);
+    roots.set(worker.pid!, 'worker');
+    // The CLI is this process's child: once reaped, its CPU counts here (with the benchmark's own, small).
+    roots.set(process.pid, 'cli');
+    const cpuBefore = cpuSnapshot(roots);
     const t0 = performance.now();
     const cliProc = spawn(process.execPath, [cli, ...cliArgs], {
       cwd: root,
@@ -249,6 +271,7 @@ async function batchCase(
     const exitCode = await exitOf(cliProc);
     const wallSeconds = (performance.now() - t0) / 1000;
     const restCalls = rucioCalls() - callsBefore;
+    const cpu = cpuSeconds(cpuBefore, cpuSnapshot(roots));
     const cliPeak = cliMem.stop();
     let summary: {
       counts?: { done: number; failed: number; cancelled: number };
@@ -315,6 +338,8 @@ async function batchCase(
       restCallsPerFile: round(restCalls / files, 2),
       fileWorkflows: fileRuns.length,
       fileEventsPerFile: spread(fileRuns.map((r) => r.historyLength)),
+      latencySeconds: percentiles(fileRuns.flatMap((r) => (r.latency === undefined ? [] : [r.latency]))),
+      cpuSeconds: cpu,
     };
   } finally {
     if (!workerDone) {
@@ -322,6 +347,51 @@ async function batchCase(
       await workerExit;
     }
     fs.closeSync(workerLog);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- the peer and the ceiling
+
+/** `rucio upload` on files of the same count and size as the landing case (new names: new DIDs). */
+async function peerCase(
+  work: string,
+): Promise<PeerResult & { restCallsPerFile: number; cpuSeconds: Record<string, number> }> {
+  const dir = path.join(work, 'peer');
+  fs.mkdirSync(dir, { recursive: true });
+  const block = randomBytes(sizeKiB * 1024);
+  const files: string[] = [];
+  for (let i = 0; i < landingFiles; i++) {
+    block.writeUInt32LE(i, 0);
+    const f = path.join(dir, `${run}-peer-${String(i).padStart(6, '0')}.dat`);
+    fs.writeFileSync(f, block);
+    files.push(f);
+  }
+  const processes = count('peer-processes');
+  console.error(`[peer] rucio upload of ${files.length} files of ${sizeKiB} KiB as ${processes} processes`);
+  const roots = sandboxRoots(layout().run);
+  roots.set(process.pid, 'rucio upload');
+  const before = cpuSnapshot(roots);
+  const callsBefore = rucioCalls();
+  try {
+    const r = await rucioUploadPeer({
+      rucio: path.join(layout().venv, 'bin', 'rucio'),
+      files,
+      processes,
+      rse: 'LANDING-1',
+      scope: 'user.demo',
+      env: { ...process.env, ...sandboxEnv },
+    });
+    const restCalls = rucioCalls() - callsBefore;
+    console.error(
+      `[peer] ${r.uploaded}/${r.files} uploaded in ${r.wallSeconds} s, exit codes ${r.exitCodes.join(' ')}`,
+    );
+    return {
+      ...r,
+      restCallsPerFile: round(restCalls / files.length, 2),
+      cpuSeconds: cpuSeconds(before, cpuSnapshot(roots)),
+    };
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -478,6 +548,8 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: temporalNamespace });
   const cases: CaseResult[] = [];
   let plan: PlanResult | undefined;
+  let peer: Awaited<ReturnType<typeof peerCase>> | undefined;
+  const ceilings: CeilingResult[] = [];
   const t0 = performance.now();
   const loadAtStart = os.loadavg().map((l) => round(l, 2));
   try {
@@ -486,6 +558,19 @@ async function main(): Promise<void> {
     if (!args['skip-landing']) cases.push(await batchCase(client, 'landing', landingFiles, [], work));
     if (!args['skip-full'])
       cases.push(await batchCase(client, 'full', fullFiles, ['--qos', '1:SAFE-1', '--delete-origin'], work));
+    if (!args['skip-peer']) peer = await peerCase(work);
+    if (!args['skip-ceiling'])
+      for (const workflow of ['noopFile', 'noopFileWithSteps'] as const) {
+        console.error(`[ceiling] ${landingFiles} ${workflow} workflows, no-op activities`);
+        ceilings.push(
+          await temporalCeiling(client, {
+            address: temporalAddress,
+            namespace: temporalNamespace,
+            workflows: landingFiles,
+            workflow,
+          }),
+        );
+      }
   } finally {
     await connection.close();
     fs.rmSync(work, { recursive: true, force: true });
@@ -528,12 +613,41 @@ async function main(): Promise<void> {
   row('batch history max/run KiB', (c) => (c.batchHistoryBytesMax / 1024).toFixed(1));
   row('file workflow events/file mean', (c) => `${c.fileEventsPerFile.mean} (${c.fileWorkflows} files)`);
   row('Rucio REST calls (per file)', (c) => `${c.restCalls} (${c.restCallsPerFile})`);
+  row(
+    'latency p50 / p95 / max s',
+    (c) => `${c.latencySeconds.p50} / ${c.latencySeconds.p95} / ${c.latencySeconds.max}`,
+  );
+  for (const g of ['temporal', 'rucio-server', 'postgres', 'xrootd', 'worker', 'cli'])
+    row(`CPU s: ${g}`, (c) => (c.cpuSeconds[g] ?? 0).toFixed(1));
 
   const load = { atStart: loadAtStart, atEnd: os.loadavg().map((l) => round(l, 2)) };
   console.log(
     `\nbatch layer, run ${run} (${os.cpus().length} CPUs, load average ${load.atStart.join(' ')} at start, ${load.atEnd.join(' ')} at end), ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
   if (cases.length > 0) console.log(`\n${table(rows)}`);
+  const landing = cases.find((c) => c.name === 'landing');
+  if (peer || ceilings.length > 0) {
+    const cmp: string[][] = [['peer and ceiling (same run)', 'files/s', 'ratio: landing ÷ this']];
+    if (peer) {
+      cmp.push([
+        `rucio upload ×${peer.processes} (${peer.uploaded}/${peer.files} ok, ${peer.restCallsPerFile} calls/file)`,
+        peer.filesPerSecond.toFixed(2),
+        landing && peer.filesPerSecond > 0 ? (landing.filesPerSecond / peer.filesPerSecond).toFixed(2) : '-',
+      ]);
+      cmp.push([
+        `  CPU s: rucio upload ${peer.cpuSeconds['rucio upload'] ?? 0}, rucio-server ${peer.cpuSeconds['rucio-server'] ?? 0}, xrootd ${peer.cpuSeconds.xrootd ?? 0}`,
+        '',
+        '',
+      ]);
+    }
+    for (const c of ceilings)
+      cmp.push([
+        `Temporal ceiling: ${c.workflow} (${c.eventsPerWorkflow} events)`,
+        c.workflowsPerSecond.toFixed(2),
+        landing ? (landing.filesPerSecond / c.workflowsPerSecond).toFixed(2) : '-',
+      ]);
+    console.log(`\n${table(cmp)}`);
+  }
   if (plan)
     console.log(
       `\n${table([
@@ -567,7 +681,9 @@ async function main(): Promise<void> {
       ['planning s', String(paper.planSeconds)],
     ])}\n`,
   );
-  console.log(JSON.stringify({ bench: 'batch', run, cpus: os.cpus().length, load, sizeKiB, cases, plan, paper }));
+  console.log(
+    JSON.stringify({ bench: 'batch', run, cpus: os.cpus().length, load, sizeKiB, cases, peer, ceilings, plan, paper }),
+  );
 }
 
 await main();

@@ -19,7 +19,15 @@ export const debianPackages: Array<{ pkg: string; provides: string[] }> = [
   { pkg: 'xrootd-client', provides: ['/usr/bin/xrdcp', '/usr/bin/xrdfs'] },
   { pkg: 'postgresql', provides: ['/usr/lib/postgresql'] },
   { pkg: 'openssl', provides: ['/usr/bin/openssl'] },
+  // The official client's davs uploads (`rucio upload`, the benchmark's peer) go through gfal2, not on PyPI.
+  { pkg: 'python3-gfal2', provides: archPaths('/usr/lib/python3/dist-packages/gfal2.cpython-311-%s-linux-gnu.so') },
+  { pkg: 'gfal2-plugin-http', provides: archPaths('/usr/lib/%s-linux-gnu/gfal2-plugins/libgfal_plugin_http.so') },
+  { pkg: 'gfal2-plugin-file', provides: archPaths('/usr/lib/%s-linux-gnu/gfal2-plugins/libgfal_plugin_file.so') },
 ];
+
+function archPaths(pattern: string): string[] {
+  return ['x86_64', 'aarch64'].map((arch) => pattern.replace('%s', arch));
+}
 
 export type Say = (line: string) => void;
 
@@ -27,6 +35,7 @@ export type Say = (line: string) => void;
 export async function install(l: Layout, say: Say): Promise<void> {
   await installDebianPackages(say);
   await installPythonVenv(l, say);
+  linkGfal2(l, say);
 }
 
 async function installDebianPackages(say: Say): Promise<void> {
@@ -56,6 +65,25 @@ async function installPythonVenv(l: Layout, say: Say): Promise<void> {
   say(`installing into the venv: ${pythonPackages.join(' ')}`);
   await stream([l.bin('python'), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...pythonPackages]);
   fs.writeFileSync(stamp, wanted);
+}
+
+/**
+ * Debian's gfal2 module, built for Debian's Python, made visible to the venv (same minor version, same
+ * ABI): without it `rucio upload` over davs registers the replica and then fails the transfer.
+ */
+function linkGfal2(l: Layout, say: Say): void {
+  const module = debianPackages.find((d) => d.pkg === 'python3-gfal2')!.provides.find((f) => fs.existsSync(f));
+  if (!module) return;
+  const libDir = path.join(l.venv, 'lib');
+  const pythonDir = fs.readdirSync(libDir).find((d) => d.startsWith('python3'));
+  if (!pythonDir) return;
+  const link = path.join(libDir, pythonDir, 'site-packages', path.basename(module));
+  if (fs.existsSync(link)) return;
+  if (!path.basename(module).includes(`cpython-${pythonDir.replace(/^python|\./g, '')}-`)) {
+    say(`gfal2 is built for another Python than the venv's ${pythonDir}: 'rucio upload' over davs will not work`);
+    return;
+  }
+  fs.symlinkSync(module, link);
 }
 
 /** Run a command with its output passed through, failing with its exit code. */
