@@ -22,7 +22,7 @@ export interface ManagedProcess {
  */
 function supervised(p: ManagedProcess): { command: string; args: string[] } {
   const loop =
-    'trap \'kill $child 2>/dev/null; exit 0\' TERM INT; ' +
+    "trap 'kill $child 2>/dev/null; exit 0' TERM INT; " +
     'while :; do "$@" & child=$!; wait $child; code=$?; ' +
     'echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) exited with $code; restarting in 1 s"; sleep 1; done';
   return { command: '/bin/sh', args: ['-c', loop, p.name, p.command, ...p.args] };
