@@ -302,7 +302,10 @@ function buildTemplate(f: FileOpts, o: BatchOpts, dir: string): FileTemplate {
 
 /** Follow a batch to its end, then print the summary; the exit code says whether every file is done. */
 export async function follow(client: Client, batchId: string, target: TemporalTarget, json: boolean): Promise<number> {
-  const view = new BatchProgress(!json && process.stderr.isTTY === true);
+  const interactive = !json && process.stderr.isTTY === true;
+  const view = new BatchProgress(interactive);
+  // Each look is a query the batch's worker answers: once a second for a person watching, else every 5 s.
+  const everyMs = interactive ? 1000 : 5000;
   const handle = client.workflow.getHandle(batchWorkflowId(batchId));
   let last;
   try {
@@ -313,7 +316,7 @@ export async function follow(client: Client, batchId: string, target: TemporalTa
         if (!json) view.update(v.progress);
       }
       if (v.execution !== 'RUNNING') break;
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, everyMs));
     }
   } finally {
     view.stop();

@@ -94,13 +94,14 @@ describe('file lifecycle under failures (real sandbox)', () => {
       }
       // Freeze LANDING-1 mid-body for longer than the heartbeat timeout: an attempt that merely waited
       // would finish after the thaw as attempt 1.
+      // The process group: XRootD and the restart loop around it.
       const pid = runningPid(layout().run, 'xrootd-LANDING-1')!;
-      process.kill(pid, 'SIGSTOP');
+      process.kill(-pid, 'SIGSTOP');
       try {
         expect(arrived()).toBeLessThan(1024 * 1024 * 1024);
         await new Promise((r) => setTimeout(r, 10_000));
       } finally {
-        process.kill(pid, 'SIGCONT');
+        process.kill(-pid, 'SIGCONT');
       }
       const result = (await handle.result()) as IngestResult;
       expect(result.step).toBe('done');

@@ -306,6 +306,7 @@ describe('a storage that stops answering mid-transfer (XRootD SIGSTOPped)', () =
     const src = localFile('stall.bin', data);
     const rel = 'stall/stalled.bin';
     const target = davs('CHEAP-1', rel);
+    // The process group: XRootD and the restart loop around it.
     const pid = runningPid(layout().run, 'xrootd-CHEAP-1')!;
     expect(pid).toBeGreaterThan(0);
     let stoppedAt = 0;
@@ -317,9 +318,9 @@ describe('a storage that stops answering mid-transfer (XRootD SIGSTOPped)', () =
         onProgress: (b) => {
           // The first report comes with the first bytes: stop the server while the body is being sent.
           if (stoppedAt === 0 && b > 0 && b < data.length) {
-            process.kill(pid, 'SIGSTOP');
+            process.kill(-pid, 'SIGSTOP');
             stoppedAt = Date.now();
-            resume = setTimeout(() => process.kill(pid, 'SIGCONT'), 6000);
+            resume = setTimeout(() => process.kill(-pid, 'SIGCONT'), 6000);
           }
         },
       });
@@ -329,7 +330,7 @@ describe('a storage that stops answering mid-transfer (XRootD SIGSTOPped)', () =
       expect(Date.now() - stoppedAt).toBeLessThan(30_000);
     } finally {
       clearTimeout(resume);
-      process.kill(pid, 'SIGCONT');
+      process.kill(-pid, 'SIGCONT');
     }
     expect(await adapterFor(target).stat(target)).toBeUndefined();
     expect(leftovers(path.dirname(onDisk('CHEAP-1', rel)))).toEqual([]);
