@@ -87,15 +87,17 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
 
 /**
  * How long a catalogue call waits for others of its kind to share one bulk call
- * (RUCIO_INGEST_BULK_WINDOW_MS). Files of a batch reach each step a few per second, so a window of a few
- * milliseconds gathers almost nothing; a longer one adds that much latency to each catalogue step.
- * Measured, 400 files landing only: 25 ms, 3.2 REST calls a file and 4.7 files/s; 500 ms, 0.7 and 6.4. But
- * with 500 ms the batch fault and cancel tests stalled (files not finishing within minutes; not diagnosed
- * yet), so the default stays 25 ms until that is understood.
+ * (RUCIO_INGEST_BULK_WINDOW_MS, default 25), and how many bulk calls of one kind a worker has in flight at
+ * once (RUCIO_INGEST_BULK_IN_FLIGHT, default 1; 0 for no limit). With the limit, calls that find one of
+ * their kind out keep gathering until it returns: a loaded Rucio, which answers slowly, gets fuller calls.
  */
-function bulkWindowMs(env: NodeJS.ProcessEnv = process.env): number {
-  const v = Number(env.RUCIO_INGEST_BULK_WINDOW_MS ?? 25);
-  return Number.isFinite(v) && v >= 0 ? v : 25;
+function bulkOptions(env: NodeJS.ProcessEnv = process.env): { windowMs: number; maxInFlight?: number } {
+  const num = (name: string, dflt: number) => {
+    const v = Number(env[name] ?? dflt);
+    return Number.isFinite(v) && v >= 0 ? v : dflt;
+  };
+  const inFlight = num('RUCIO_INGEST_BULK_IN_FLIGHT', 1);
+  return { windowMs: num('RUCIO_INGEST_BULK_WINDOW_MS', 25), maxInFlight: inFlight > 0 ? inFlight : undefined };
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -105,7 +107,7 @@ export function createActivities(deps: ActivityDeps) {
   const rseCache = deps.rseCache ?? new RseCache(rucio);
   // The files in flight on this worker share bulk catalogue calls: one POST /replicas for the files of an
   // RSE that arrive within a few milliseconds, one attachment call per dataset, one rule call per rule shape.
-  const bulk = deps.bulk ?? new RucioBulk(rucio, { windowMs: bulkWindowMs() });
+  const bulk = deps.bulk ?? new RucioBulk(rucio, bulkOptions());
   // Files of one dataset arrive by the thousand: ensure it once per few minutes, not once a file.
   const datasets = new DatasetCache(rucio, undefined, bulk);
 

@@ -13,6 +13,8 @@ export interface BulkLimits {
   maxItems?: number;
   /** Summed JSON size of a batch's items (default 900 000: bodies stay under 1 MB). */
   maxBytes?: number;
+  /** Bulk calls of one kind and key in flight at once: see CoalescerOptions.maxInFlight. */
+  maxInFlight?: number;
 }
 
 export type BulkKind = 'replicas' | 'attach' | 'metadata' | 'rules' | 'list';
@@ -82,6 +84,7 @@ export class RucioBulk {
       windowMs: opts.limits?.[kind]?.windowMs ?? opts.windowMs,
       maxItems: opts.limits?.[kind]?.maxItems ?? opts.maxItems,
       maxBytes: opts.limits?.[kind]?.maxBytes ?? opts.maxBytes,
+      maxInFlight: opts.limits?.[kind]?.maxInFlight ?? opts.maxInFlight,
     });
     this.#replicas = new Coalescer({
       ...limits('replicas'),

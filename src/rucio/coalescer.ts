@@ -11,6 +11,12 @@ export class ItemFailure {
 export interface CoalescerOptions<I, R> {
   /** How long the first item of a batch waits for others (default 25 ms). */
   windowMs?: number;
+  /**
+   * Bulk calls of one key in flight at once (default: unlimited). With a limit, a batch whose window has
+   * passed waits for a call of its key to return and goes on gathering meanwhile: the slower Rucio answers,
+   * the fuller each call, so a loaded server gets fewer calls, and an idle one still answers within the window.
+   */
+  maxInFlight?: number;
   /** A batch is sent as soon as it holds this many distinct items (default 1000, Rucio's list limit). */
   maxItems?: number;
   /** A batch is sent before its items' summed `sizeOf` would exceed this (default 900 000: a body under 1 MB). */
@@ -67,6 +73,8 @@ interface Batch<I, R> {
   byIdentity: Map<string, Slot<I, R>>;
   bytes: number;
   timer?: NodeJS.Timeout;
+  /** Its window has passed (or it is full): it goes as soon as its key has a free call. */
+  due?: boolean;
 }
 
 /** Transport failures and 5xx, and the project's `retryable` Rucio errors: retried at the activity level. */
@@ -100,7 +108,11 @@ export class Coalescer<I, R> {
   readonly #blame?: CoalescerOptions<I, R>['blame'];
   readonly #regroup?: CoalescerOptions<I, R>['regroup'];
   readonly #identity?: (item: I) => string;
+  readonly #maxInFlight: number;
   readonly #pending = new Map<string, Batch<I, R>>();
+  /** Full batches waiting for a free call of their key, oldest first. */
+  readonly #queued = new Map<string, Array<Batch<I, R>>>();
+  readonly #inflightByKey = new Map<string, number>();
   readonly #inflight = new Set<Promise<void>>();
   #closed = false;
   #stats: CoalescerStats = { submitted: 0, flushes: 0, splits: 0, blamed: 0 };
@@ -108,6 +120,7 @@ export class Coalescer<I, R> {
   constructor(opts: CoalescerOptions<I, R>) {
     this.#windowMs = opts.windowMs ?? 25;
     this.#maxItems = Math.max(1, opts.maxItems ?? 1000);
+    this.#maxInFlight = Math.max(1, opts.maxInFlight ?? Infinity);
     this.#maxBytes = opts.maxBytes ?? 900_000;
     this.#sizeOf = opts.sizeOf ?? ((item) => JSON.stringify(item).length + 1);
     this.#flush = opts.flush;
@@ -126,6 +139,7 @@ export class Coalescer<I, R> {
   get pending(): number {
     let n = 0;
     for (const b of this.#pending.values()) n += b.slots.length;
+    for (const q of this.#queued.values()) for (const b of q) n += b.slots.length;
     return n;
   }
 
@@ -142,7 +156,7 @@ export class Coalescer<I, R> {
         return;
       }
       const size = this.#sizeOf(item);
-      if (open && open.slots.length > 0 && open.bytes + size > this.#maxBytes) this.#send(key);
+      if (open && open.slots.length > 0 && open.bytes + size > this.#maxBytes) this.#close(key);
       let batch = this.#pending.get(key);
       if (!batch) {
         batch = { slots: [], byIdentity: new Map(), bytes: 0 };
@@ -152,14 +166,14 @@ export class Coalescer<I, R> {
       batch.slots.push(slot);
       if (id !== undefined) batch.byIdentity.set(id, slot);
       batch.bytes += size;
-      if (batch.slots.length >= this.#maxItems || batch.bytes >= this.#maxBytes) this.#send(key);
-      else batch.timer ??= setTimeout(() => this.#send(key), this.#windowMs);
+      if (batch.slots.length >= this.#maxItems || batch.bytes >= this.#maxBytes) this.#close(key);
+      else batch.timer ??= setTimeout(() => this.#due(key), this.#windowMs);
     });
   }
 
   /** Send every gathered batch now, without waiting for its window. */
   flushAll(): void {
-    for (const key of [...this.#pending.keys()]) this.#send(key);
+    for (const key of [...this.#pending.keys()]) this.#due(key);
   }
 
   /** Refuse new items, send the gathered ones now and wait until every flush has settled. */
@@ -169,13 +183,50 @@ export class Coalescer<I, R> {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
-  #send(key: string): void {
+  /** The open batch of `key` is full: no more items join it; it goes when its key has a free call. */
+  #close(key: string): void {
     const batch = this.#pending.get(key);
     if (!batch) return;
     this.#pending.delete(key);
     if (batch.timer) clearTimeout(batch.timer);
-    const p = this.#run(key, batch.slots).finally(() => this.#inflight.delete(p));
-    this.#inflight.add(p);
+    const q = this.#queued.get(key) ?? [];
+    q.push(batch);
+    this.#queued.set(key, q);
+    this.#pump(key);
+  }
+
+  /** The open batch's window has passed: it goes now if its key has a free call, else it gathers on. */
+  #due(key: string): void {
+    const batch = this.#pending.get(key);
+    if (!batch) return;
+    if (batch.timer) clearTimeout(batch.timer);
+    batch.timer = undefined;
+    batch.due = true;
+    this.#pump(key);
+  }
+
+  /** Send what may go for `key`: queued full batches first, then the open one if due. */
+  #pump(key: string): void {
+    while ((this.#inflightByKey.get(key) ?? 0) < this.#maxInFlight) {
+      const q = this.#queued.get(key);
+      let batch = q?.shift();
+      if (q && q.length === 0) this.#queued.delete(key);
+      if (!batch) {
+        const open = this.#pending.get(key);
+        if (!open?.due) return;
+        this.#pending.delete(key);
+        batch = open;
+      }
+      this.#inflightByKey.set(key, (this.#inflightByKey.get(key) ?? 0) + 1);
+      const p = this.#run(key, batch.slots).finally(() => {
+        this.#inflight.delete(p);
+        const n = (this.#inflightByKey.get(key) ?? 1) - 1;
+        if (n > 0) this.#inflightByKey.set(key, n);
+        else this.#inflightByKey.delete(key);
+        this.#pump(key);
+      });
+      this.#inflight.add(p);
+    }
   }
 
   async #run(key: string, slots: Array<Slot<I, R>>): Promise<void> {

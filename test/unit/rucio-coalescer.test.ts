@@ -187,6 +187,60 @@ describe('Coalescer', () => {
     expect(batches).toEqual([{ key: 'k', items: [7, 8] }]);
   });
 
+  describe('with maxInFlight', () => {
+    /** A flush that takes `ms`, recording its batches and the most calls of one key at once. */
+    function slow(ms: number, opts: Partial<ConstructorParameters<typeof Coalescer<number, string>>[0]> = {}) {
+      const batches: number[][] = [];
+      let now = 0;
+      let most = 0;
+      const c = new Coalescer<number, string>({
+        windowMs: 5,
+        maxInFlight: 1,
+        ...opts,
+        flush: async (key, items) => {
+          batches.push([...items]);
+          most = Math.max(most, ++now);
+          await sleep(ms);
+          now -= 1;
+          return items.map((i) => `${key}/${i}`);
+        },
+      });
+      return { c, batches, most: () => most };
+    }
+
+    it('gathers while a call of the key is in flight, and sends the gathered items when it returns', async () => {
+      const { c, batches, most } = slow(80);
+      const first = c.submit('k', 1);
+      await sleep(20); // the first call is out
+      const later = [2, 3, 4].map((i) => c.submit('k', i));
+      await sleep(20); // their window has passed: they wait for the call
+      const last = c.submit('k', 5); // still joins them
+      expect(await Promise.all([first, ...later, last])).toEqual(['k/1', 'k/2', 'k/3', 'k/4', 'k/5']);
+      expect(batches).toEqual([[1], [2, 3, 4, 5]]);
+      expect(most()).toBe(1);
+    });
+
+    it('queues full batches in order behind the call in flight; other keys are not held up', async () => {
+      const { c, batches, most } = slow(30, { maxItems: 2 });
+      const ps = [1, 2, 3, 4, 5].map((i) => c.submit('k', i));
+      const other = c.submit('o', 9);
+      await sleep(10);
+      expect(batches).toEqual([[1, 2], [9]]);
+      expect(await Promise.all([...ps, other])).toEqual(['k/1', 'k/2', 'k/3', 'k/4', 'k/5', 'o/9']);
+      expect(batches).toEqual([[1, 2], [9], [3, 4], [5]]);
+      expect(most()).toBe(2); // one per key
+    });
+
+    it('close waits for every queued batch', async () => {
+      const { c, batches } = slow(20, { maxItems: 2, windowMs: 60_000 });
+      const ps = [1, 2, 3, 4, 5].map((i) => c.submit('k', i));
+      await c.close();
+      expect(c.pending).toBe(0);
+      expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+      expect(await Promise.all(ps)).toHaveLength(5);
+    });
+  });
+
   it('rejects all callers when the flush answers the wrong number of results', async () => {
     const c = new Coalescer<number, number>({ windowMs: 1, flush: async () => [1] });
     const settled = await Promise.allSettled([1, 2].map((i) => c.submit('', i)));
