@@ -8,7 +8,7 @@
  *  3. Planning a manifest of a million lines (planBatch, in this process, nothing uploaded): wall time, peak
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
- * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8]
+ * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1]
  *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full]
  * Prints a table, then one JSON line with every number.
  */
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     'skip-full': { type: 'boolean', default: false },
     'peer-processes': { type: 'string', default: '8' },
     'skip-peer': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
     'skip-ceiling': { type: 'boolean', default: false },
   },
 });
@@ -54,6 +55,7 @@ const landingFiles = count('files');
 const sizeKiB = count('size-kb');
 const fullFiles = count('full-files');
 const planLines = count('plan-lines');
+const workerCount = count('workers');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin', 'rucio-ingest.js');
@@ -209,6 +211,36 @@ interface CaseResult {
   fileEventsPerFile: { min: number; mean: number; max: number };
   latencySeconds: { p50: number; p95: number; max: number };
   cpuSeconds: Record<string, number>;
+  workers: number;
+  /** Uploads retried by the no-progress guard, and digest requests XRootD delayed (its 30 s wait). */
+  noProgressRetries: number;
+  digestDelays: number;
+}
+
+/** Sizes of the sandbox's XRootD logs now: what a case appends to them is read afterwards. */
+function xrootdLogSizes(): Map<string, number> {
+  const dir = layout().logs;
+  const out = new Map<string, number>();
+  for (const f of fs.readdirSync(dir))
+    if (f.startsWith('xrootd-') && f.endsWith('.log')) out.set(path.join(dir, f), fs.statSync(path.join(dir, f)).size);
+  return out;
+}
+
+/**
+ * What went slow: uploads the no-progress guard retried (the workers' log), and requests XRootD put off
+ * ("delaying request", its 30 s wait when its checksum queue is full) in what its logs gained since `before`.
+ */
+function slowSigns(
+  workerLog: string,
+  before: Map<string, number>,
+): { noProgressRetries: number; digestDelays: number } {
+  const text = fs.existsSync(workerLog) ? fs.readFileSync(workerLog, 'utf8') : '';
+  let digestDelays = 0;
+  for (const [log, size] of before) {
+    const added = fs.readFileSync(log).subarray(size).toString('utf8');
+    digestDelays += added.match(/delaying request/gi)?.length ?? 0;
+  }
+  return { noProgressRetries: text.match(/NO_PROGRESS|no byte moved/g)?.length ?? 0, digestDelays };
 }
 
 /** Generate files, run one worker process and `ingest --wait --json` through the built CLI, then read the histories. */
@@ -233,18 +265,21 @@ async function batchCase(
 
   const env = { ...process.env, ...sandboxEnv };
   const workerLog = fs.openSync(path.join(work, `${name}-worker.log`), 'w');
-  const worker = spawn(process.execPath, [cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', workerLog, workerLog],
+  // Several worker processes on one task queue share the batch (scale-out on one host).
+  const workers = Array.from({ length: workerCount }, () => {
+    const child = spawn(process.execPath, [cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'], {
+      cwd: root,
+      env,
+      stdio: ['ignore', workerLog, workerLog],
+    });
+    const w = { child, exit: exitOf(child), mem: new PeakMemory(child.pid!), done: false };
+    void w.exit.then(() => (w.done = true));
+    return w;
   });
-  const workerExit = exitOf(worker);
-  const workerMem = new PeakMemory(worker.pid!);
-  let workerDone = false;
-  void workerExit.then(() => (workerDone = true));
   try {
     for (let t = 0; !(await hasRecentPoller(client, taskQueue)); t++) {
-      if (workerDone || t > 120) throw new Error(`worker did not poll ${taskQueue}: see ${work}/${name}-worker.log`);
+      if (workers.some((w) => w.done) || t > 120)
+        throw new Error(`worker did not poll ${taskQueue}: see ${work}/${name}-worker.log`);
       await sleep(500);
     }
 
@@ -255,10 +290,11 @@ async function batchCase(
     console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
     const callsBefore = rucioCalls();
     const roots = sandboxRoots(layout().run);
-    roots.set(worker.pid!, 'worker');
+    for (const w of workers) roots.set(w.child.pid!, 'worker');
     // The CLI is this process's child: once reaped, its CPU counts here (with the benchmark's own, small).
     roots.set(process.pid, 'cli');
     const cpuBefore = cpuSnapshot(roots);
+    const xrootdBefore = xrootdLogSizes();
     const t0 = performance.now();
     const cliProc = spawn(process.execPath, [cli, ...cliArgs], {
       cwd: root,
@@ -285,21 +321,30 @@ async function batchCase(
     }
     console.error(`[${name}] exit ${exitCode} after ${wallSeconds.toFixed(1)} s`);
 
-    // The worker is idle now: its high-water mark is final; then a graceful stop.
-    workerMem.sample();
-    worker.kill('SIGTERM');
-    let grace: NodeJS.Timeout | undefined;
-    const stopped = await Promise.race([
-      workerExit.then(() => true),
-      new Promise<boolean>((r) => (grace = setTimeout(() => r(false), 60_000))),
-    ]);
-    clearTimeout(grace);
-    if (!stopped) {
-      console.error(`[${name}] worker ${worker.pid} still running 60 s after SIGTERM: SIGKILL`);
-      worker.kill('SIGKILL');
-      await workerExit;
+    // The workers are idle now: their high-water marks are final; then a graceful stop.
+    for (const w of workers) {
+      w.mem.sample();
+      w.child.kill('SIGTERM');
     }
-    const workerPeak = workerMem.stop();
+    for (const w of workers) {
+      let grace: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        w.exit.then(() => true),
+        new Promise<boolean>((r) => (grace = setTimeout(() => r(false), 60_000))),
+      ]);
+      clearTimeout(grace);
+      if (!stopped) {
+        console.error(`[${name}] worker ${w.child.pid} still running 60 s after SIGTERM: SIGKILL`);
+        w.child.kill('SIGKILL');
+        await w.exit;
+      }
+    }
+    const peaks = workers.map((w) => w.mem.stop());
+    const workerPeak = {
+      hwmMiB: Math.max(...peaks.map((p) => p.hwmMiB)),
+      sampledRssMiB: Math.max(...peaks.map((p) => p.sampledRssMiB)),
+    };
+    const problems = slowSigns(path.join(work, `${name}-worker.log`), xrootdBefore);
 
     const batchRuns = await listSettled(
       client,
@@ -340,12 +385,15 @@ async function batchCase(
       fileEventsPerFile: spread(fileRuns.map((r) => r.historyLength)),
       latencySeconds: percentiles(fileRuns.flatMap((r) => (r.latency === undefined ? [] : [r.latency]))),
       cpuSeconds: cpu,
+      workers: workerCount,
+      ...problems,
     };
   } finally {
-    if (!workerDone) {
-      worker.kill('SIGKILL');
-      await workerExit;
-    }
+    for (const w of workers)
+      if (!w.done) {
+        w.child.kill('SIGKILL');
+        await w.exit;
+      }
     fs.closeSync(workerLog);
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -602,7 +650,9 @@ async function main(): Promise<void> {
   row('batch elapsed (workflow) s', (c) => c.batchElapsedSeconds ?? '?');
   row('files/s', (c) => c.filesPerSecond.toFixed(2));
   row('MB/s (landed)', (c) => c.mbPerSecond.toFixed(2));
+  row('worker processes', (c) => c.workers);
   row('worker peak RSS MiB (VmHWM)', (c) => c.workerPeakRssMiB.toFixed(1));
+  row('no-progress retries / digest delays', (c) => `${c.noProgressRetries} / ${c.digestDelays}`);
   row('CLI peak RSS MiB (VmHWM)', (c) => c.cliPeakRssMiB.toFixed(1));
   row('batch runs', (c) => c.batchRuns);
   row(
