@@ -509,6 +509,23 @@ export function createActivities(deps: ActivityDeps) {
      * A cancelled file: on each RSE it may have written to, remove its bytes unless Rucio lists the replica
      * there (registered bytes stay: the catalogue is true), and every temporary of its attempts.
      */
+    /**
+     * The file is done: its trigger file goes, so the next scan does not take it again. Already gone is
+     * fine; a trigger this worker may not remove is reported, not retried (the data is safely ingested).
+     */
+    async removeTrigger(input: { path: string }): Promise<{ removed: boolean; problem?: string }> {
+      try {
+        await fs.unlink(input.path);
+        return { removed: true };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return { removed: false };
+        if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+          return { removed: false, problem: `cannot remove the trigger ${input.path}: ${(err as Error).message}` };
+        throw err; // an I/O error of a shared file system: retried
+      }
+    },
+
     async discardUnregistered(input: { did: Did; rses: string[]; expressions: string[] }) {
       return classify(async () => {
         const rses = new Set(input.rses);

@@ -8,6 +8,14 @@ import { mergeMetadata } from '../policy/metadata.js';
 import { compileNamespace, NamespaceError, type MappedFile, type NamespaceOptions } from '../policy/namespace.js';
 import { parseDidReference, type MetaValue } from '../policy/values.js';
 import { walkDirectory } from '../policy/walk.js';
+import {
+  hasRules,
+  markerSuffixes,
+  readiness,
+  type CompletenessRules,
+  type WaitReason,
+  waitReasonText,
+} from '../policy/completeness.js';
 import type { ManifestLine, ManifestRef } from '../shared/batch-input.js';
 import { isValidDidName } from '../shared/did-naming.js';
 import type { Source } from '../shared/ingest-input.js';
@@ -25,6 +33,10 @@ export interface PlanOptions {
   excludeSuffixes: string[];
   /** Where the batch's manifest is written. */
   manifestPath: string;
+  /** Only complete files of a directory are taken (settle, trigger, sidecar); the others wait. */
+  completeness?: CompletenessRules;
+  /** Filled in: files of directories left for a later scan, by reason. */
+  waiting?: Partial<Record<WaitReason, number>>;
 }
 
 /** One file planned: where it comes from and how to describe it in messages. */
@@ -71,7 +83,24 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
       if (st.isDirectory()) {
         if (o.originRse)
           throw new RequestError(`${src} is a directory: with --origin-rse give a manifest of the replicas' PFNs`);
-        for await (const f of walkDirectory(src, { excludeSuffixes: o.excludeSuffixes })) {
+        const rules = o.completeness ?? {};
+        const excludeSuffixes = [...o.excludeSuffixes, ...markerSuffixes(rules)];
+        const now = Date.now();
+        const exists = (p: string) =>
+          fsp.stat(p).then(
+            () => true,
+            () => false,
+          );
+        for await (const f of walkDirectory(src, { excludeSuffixes })) {
+          let trigger: string | undefined;
+          if (!f.refused && hasRules(rules)) {
+            const r = await readiness({ path: f.absolutePath, mtimeMs: f.mtimeMs ?? now }, rules, now, exists);
+            if (!r.ready) {
+              if (o.waiting) o.waiting[r.why] = (o.waiting[r.why] ?? 0) + 1;
+              continue;
+            }
+            trigger = r.trigger;
+          }
           const mapped = tryMap(mapName, f.relativePath, f.relativePath, problem);
           if (!mapped) continue;
           await write({
@@ -83,6 +112,7 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
               undefined,
               f.size ?? 0,
               f.refused,
+              trigger,
             ),
           });
         }
@@ -111,7 +141,14 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
         `${parts.join('\n')}\nNothing was started. Fix the names (see --name-rule, --layout, --name-template) and run again.`,
       );
     }
-    if (files === 0) throw new RequestError(`no file to ingest in ${o.sources.join(', ')}`);
+    if (files === 0) {
+      const waiting = Object.entries(o.waiting ?? {}).map(([why, n]) => `${n} ${waitReasonText[why as WaitReason]}`);
+      throw new RequestError(
+        waiting.length > 0
+          ? `no file of ${o.sources.join(', ')} is complete yet (${waiting.join(', ')}): run again later`
+          : `no file to ingest in ${o.sources.join(', ')}`,
+      );
+    }
     fs.renameSync(tmp, o.manifestPath);
     const done = fs.statSync(o.manifestPath);
     return { path: o.manifestPath, files, bytes, size: done.size, mtimeMs: done.mtimeMs };
@@ -145,6 +182,7 @@ function lineOf(
   lineMeta: Record<string, MetaValue> | undefined,
   bytes: number,
   refused?: { code: string; message: string },
+  trigger?: string,
 ): ManifestLine {
   return {
     source,
@@ -154,6 +192,7 @@ function lineOf(
     metadata: mergeMetadata([requestMeta, mapped.metadata, lineMeta]),
     bytes,
     ...(refused ? { refused } : {}),
+    ...(trigger ? { trigger } : {}),
   };
 }
 

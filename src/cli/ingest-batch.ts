@@ -25,6 +25,7 @@ import { BatchProgress, exitCodeOf, progressLine, summaryText, webUiLink } from 
 import { CliWorker } from './cli-worker.js';
 import { addLifecycleOptions, parseMeta, sharedFields, withFileDefaults, type FileOpts } from './ingest.js';
 import { RequestError } from './request-error.js';
+import { waitReasonText, type CompletenessRules, type WaitReason } from '../policy/completeness.js';
 import { stateDir } from './state-dir.js';
 import { connectClient, temporalTargetFromEnv, type TemporalTarget } from './temporal-client.js';
 
@@ -45,6 +46,9 @@ type BatchOpts = Partial<FileOpts> & {
   concurrency?: string | number;
   batchId?: string;
   pageSize?: string | number;
+  settle?: string | number;
+  triggerSuffix?: string;
+  requireSidecar?: boolean;
   wait?: boolean;
   json?: boolean;
 };
@@ -68,12 +72,6 @@ function mergeOptions(cmd: Command, flags: BatchOpts): BatchOpts {
       throw err;
     }
   }
-  // Completeness rules belong to watched folders (schedules), which this version does not run yet.
-  for (const k of ['settle', 'triggerSuffix', 'requireSidecar'] as const)
-    if ((profile as Record<string, unknown>)[k] !== undefined)
-      throw new RequestError(
-        `${flags.profile}: ${k} applies to scheduled scans of watched folders, not available yet: remove it`,
-      );
   const given = Object.fromEntries(
     Object.entries(flags).filter(([k]) => cmd.getOptionValueSource(k) === 'cli'),
   ) as BatchOpts;
@@ -151,6 +149,12 @@ export function ingestCommand(): Command {
       'merge the JSON object of <file><suffix> into its metadata (e.g. .meta); sidecars are not ingested',
     )
     .option('--meta-schema <schema.json>', "every file's metadata must satisfy this JSON Schema before it is uploaded")
+    .option('--settle <seconds>', 'take a file of a directory only once nothing has written to it for this long')
+    .option(
+      '--trigger-suffix <suffix>',
+      'take a file only once <file><suffix> exists; the trigger is removed when done',
+    )
+    .option('--require-sidecar', 'take a file only once its --meta-sidecar file exists')
     .option('--concurrency <n>', 'files in flight at once (default 200)')
     .option(
       '--batch-id <id>',
@@ -178,6 +182,15 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
   const concurrency = intIn(o.concurrency, '--concurrency', 1, 2000, 200);
   // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
   const pageSize = intIn(o.pageSize, '--page-size', 1, 500, 500);
+  if (o.requireSidecar && !o.metaSidecar)
+    throw new RequestError('--require-sidecar needs --meta-sidecar SUFFIX: the sidecar that must exist');
+  if (o.triggerSuffix !== undefined && (o.triggerSuffix === '' || o.triggerSuffix.includes('/')))
+    throw new RequestError(`--trigger-suffix ${o.triggerSuffix}: expected a file name suffix such as .trigger`);
+  const completeness: CompletenessRules = {
+    settleSeconds: intIn(o.settle, '--settle', 0, 7 * 86400, 0),
+    triggerSuffix: o.triggerSuffix,
+    requiredSidecar: o.requireSidecar ? o.metaSidecar : undefined,
+  };
   const namespace: NamespaceOptions = {
     scope: f.scope,
     layout: o.layout ?? 'flat',
@@ -210,6 +223,7 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
       const template = buildTemplate(f, o, dir);
       await preflight(template, f.scope);
       say(`planning batch ${batchId} from ${sources.join(', ')} ...`);
+      const waiting: Partial<Record<WaitReason, number>> = {};
       const manifest = await planBatch({
         sources,
         namespace,
@@ -217,7 +231,11 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
         originRse: f.originRse,
         excludeSuffixes: o.metaSidecar ? [o.metaSidecar] : [],
         manifestPath: path.join(dir, 'manifest.jsonl'),
+        completeness,
+        waiting,
       });
+      const waitingText = Object.entries(waiting).map(([why, n]) => `${n} ${waitReasonText[why as WaitReason]}`);
+      if (waitingText.length > 0) say(`not complete yet, left for a later run: ${waitingText.join(', ')}`);
       const description = `${manifest.files} files, ${fileSummary({ ...template, source: { kind: 'local', path: '/' }, did: { scope: f.scope, name: 'x' }, dataset: { scope: f.scope, name: 'x' }, containers: [], metadata: {} }, manifest.bytes)}`;
       const input: BatchInput = {
         batchId,

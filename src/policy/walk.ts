@@ -8,6 +8,8 @@ export interface WalkedFile {
   /** '/'-separated, relative to the root; a symlink's own path, not its target's. */
   relativePath: string;
   size?: number;
+  /** Last modification (of the target, for a symlink), for completeness rules. */
+  mtimeMs?: number;
   refused?: { code: string; message: string };
 }
 
@@ -105,7 +107,7 @@ export async function* walkDirectory(root: string, opts: WalkOptions = {}): Asyn
       } else if (excluded(name)) {
         continue;
       } else if (st.isFile()) {
-        yield { absolutePath, relativePath, size: st.size };
+        yield { absolutePath, relativePath, size: st.size, mtimeMs: st.mtimeMs };
       } else {
         yield refuse(absolutePath, relativePath, 'SourceNotReadable', `${absolutePath} is not a regular file`);
       }

@@ -30,6 +30,7 @@ export const manifestLineSchema = z.union([
     bytes: z.number().int().nonnegative().default(0),
     /** Refused while planning (e.g. a symlink leading out of the ingested directory): fails with this reason. */
     refused: z.object({ code: z.string(), message: z.string() }).optional(),
+    trigger: z.string().optional(),
   }),
   /** A retry manifest: the exact lifecycle input of a failed run, started again as it was. */
   z.object({ input: ingestInputSchema, bytes: z.number().int().nonnegative().default(0) }),
@@ -146,6 +147,7 @@ export function fileInputOf(line: ManifestLine, template: FileTemplate, batchId:
     containers: line.containers,
     metadata: line.metadata,
     refused: line.refused,
+    ...(line.trigger ? { trigger: line.trigger } : {}),
     batchId,
   };
 }

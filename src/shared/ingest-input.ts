@@ -78,6 +78,8 @@ export const ingestInputSchema = z.object({
   metaSchema: z.object({ path: z.string().min(1), sha256: z.string().length(64) }).optional(),
   /** Refused when the batch was planned (e.g. a symlink out of the ingested directory): fails with this. */
   refused: z.object({ code: z.string(), message: z.string() }).optional(),
+  /** A trigger file announcing the source complete (`--trigger-suffix`): removed once the file is done. */
+  trigger: z.string().min(1).optional(),
   /** The batch this file belongs to (the RucioBatch search attribute): for messages only. */
   batchId: z.string().optional(),
 });

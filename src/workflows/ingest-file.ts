@@ -220,6 +220,11 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         progress.originDeleted = del.deleted;
       }
     }
+    // Announced complete by a trigger file: it goes once the file is done (kept after a failure).
+    if (input.trigger && patched('remove-trigger')) {
+      const t = await cat.removeTrigger({ path: input.trigger });
+      if (t.problem) log.warn('trigger file kept', { problem: t.problem });
+    }
     enter('done');
     await reportToBatch(local, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };

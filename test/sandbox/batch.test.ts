@@ -136,6 +136,57 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     expect(f.err).toMatch(/0 failed file/);
   }, 600_000);
 
+  it('takes only complete files (trigger, sidecar, settle), removes the triggers of files done, and leaves the rest for the next run', async () => {
+    const token = uniq('complete');
+    const root = path.join(dir, token);
+    fs.mkdirSync(root, { recursive: true });
+    const old = new Date(Date.now() - 3600_000);
+    const make = (name: string, opts: { trigger?: boolean; meta?: boolean; recent?: boolean }) => {
+      const f = path.join(root, `${token}-${name}.dat`);
+      fs.writeFileSync(f, `${name} ${token}`);
+      if (!opts.recent) fs.utimesSync(f, old, old);
+      if (opts.trigger) fs.writeFileSync(`${f}.trigger`, '');
+      if (opts.meta) fs.writeFileSync(`${f}.meta`, JSON.stringify({ run: name }));
+      return f;
+    };
+    const a = make('a', { trigger: true, meta: true }); // complete
+    const b = make('b', { meta: true }); // no trigger yet
+    const c = make('c', { trigger: true, meta: true, recent: true }); // still being written
+    const d = make('d', { trigger: true }); // no sidecar yet
+    const queue = uniq('batch-complete');
+    const args = (batch: string) => [
+      ...['ingest', root, '--scope', 'user.demo', '--dataset', `user.demo:${token}`, '--rse', 'LANDING-1'],
+      ...['--meta-sidecar', '.meta', '--require-sidecar', '--trigger-suffix', '.trigger', '--settle', '600'],
+      ...['--task-queue', queue, '--batch-id', `${token}-${batch}`],
+    ];
+    const first = await cli([...args('1'), '--wait', '--json']);
+    expect(first.code, first.err).toBe(0);
+    expect(JSON.parse(first.out)).toMatchObject({ total: { files: 1 }, counts: { done: 1, failed: 0 } });
+    expect(fs.existsSync(`${a}.trigger`)).toBe(false); // done: its trigger is gone
+    for (const f of [c, d]) expect(fs.existsSync(`${f}.trigger`), f).toBe(true);
+
+    // Completed in between: b announced, c finished writing, d's sidecar arrived. a is not taken again.
+    fs.writeFileSync(`${b}.trigger`, '');
+    fs.utimesSync(c, old, old);
+    fs.writeFileSync(`${d}.meta`, JSON.stringify({ run: 'd' }));
+    const second = await cli([...args('2'), '--wait', '--json']);
+    expect(second.code, second.err).toBe(0);
+    expect(JSON.parse(second.out)).toMatchObject({
+      total: { files: 3 },
+      counts: { done: 3, failed: 0, alreadyDone: 0 },
+    });
+    for (const f of [a, b, c, d]) expect(fs.existsSync(`${f}.trigger`), f).toBe(false);
+
+    const seen = await pythonRucio<Seen>(inspectScript, ['user.demo', `${token}-`]);
+    expect(Object.keys(seen.files).sort()).toEqual(['a', 'b', 'c', 'd'].map((n) => `${token}-${n}.dat`));
+    expect(seen.files[`${token}-d.dat`]).toMatchObject({ run: 'd' });
+
+    // Nothing announced any more: nothing starts, and the request says why.
+    const third = await cli(args('3'));
+    expect(third.code).toBe(2);
+    expect(third.err).toMatch(/no file of .* is complete yet \(4 no trigger file yet\)/);
+  }, 600_000);
+
   it('refuses clashing names and a manifest line that does not parse before anything moves', async () => {
     const token = uniq('clash');
     const a = path.join(dir, `${token}-a`);
