@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -82,16 +83,44 @@ const catalogue = proxyActivities<LifecycleActivities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
-// The same calls run by the worker that runs the workflow: one marker event instead of six events and a
-// round trip through the task queue. Safe for them: short, idempotent, nothing to heartbeat; a killed
-// worker's workflow task times out and the next worker runs the call again.
+// The same calls run first by the worker that runs the workflow: one marker event instead of six events and
+// a round trip through the task queue. Safe for them: short, idempotent, nothing to heartbeat; a killed
+// worker's workflow task times out and the next worker runs the call again. A few quick tries only: then
+// the call goes on as a regular activity, whose attempts and last failure `status` and the Web UI show
+// while Rucio is down (a local activity's retries are invisible there).
 const localCatalogue = proxyLocalActivities<LifecycleActivities>({
-  startToCloseTimeout: '3m',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
-type Catalogue = typeof catalogue;
+type CatalogueStep = 'register' | 'addRule' | 'ruleStatus' | 'removeTrigger';
+type Catalogue = {
+  [K in CatalogueStep]: (input: Parameters<LifecycleActivities[K]>[0]) => ReturnType<LifecycleActivities[K]>;
+};
+
+/** `quick` (a local activity), and when it keeps failing retryably, `durable` (a regular one). */
+function localFirst<A, R>(quick: (a: A) => Promise<R>, durable: (a: A) => Promise<R>): (a: A) => Promise<R> {
+  return async (a: A) => {
+    try {
+      return await quick(a);
+    } catch (err) {
+      const permanent =
+        err instanceof ActivityFailure &&
+        (err.retryState === 'NON_RETRYABLE_FAILURE' ||
+          (err.cause instanceof ApplicationFailure && err.cause.nonRetryable));
+      if (isCancellation(err) || permanent) throw err;
+      return durable(a);
+    }
+  };
+}
+
+const localFirstCatalogue: Catalogue = {
+  register: localFirst(localCatalogue.register, catalogue.register),
+  addRule: localFirst(localCatalogue.addRule, catalogue.addRule),
+  ruleStatus: localFirst(localCatalogue.ruleStatus, catalogue.ruleStatus),
+  removeTrigger: localFirst(localCatalogue.removeTrigger, catalogue.removeTrigger),
+};
 
 /** One file through upload → register → replicate → verify → delete at origin. */
 export async function ingestFile(input: IngestInput): Promise<IngestResult> {
@@ -121,7 +150,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // ('lean-steps', 'report-to-batch', 'cancel-cleanup'), so a file carries one marker instead of three.
   const local = patched('local-catalogue');
   const lean = local || patched('lean-steps');
-  const cat: Catalogue = local ? localCatalogue : catalogue;
+  const cat: Catalogue = local ? localFirstCatalogue : catalogue;
   try {
     enter('inspect');
     const preflight = { landingRse: input.landingRse, qos: input.qos, did };
