@@ -46,7 +46,12 @@ describe('walkDirectory', () => {
     await files({ 'b.dat': '12', 'a/z.dat': '1', 'a/B.dat': '', 'A.dat': 'xyz', 'a/sub/c.dat': '1234' });
     const list = await walked();
     expect(listing(list)).toEqual(['A.dat', 'a/B.dat', 'a/sub/c.dat', 'a/z.dat', 'b.dat']);
-    expect(list[0]).toEqual({ absolutePath: path.join(root, 'A.dat'), relativePath: 'A.dat', size: 3 });
+    expect(list[0]).toEqual({
+      absolutePath: path.join(root, 'A.dat'),
+      relativePath: 'A.dat',
+      size: 3,
+      mtimeMs: expect.any(Number),
+    });
     expect(listing(await walked())).toEqual(listing(list));
   });
 
