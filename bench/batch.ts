@@ -243,7 +243,19 @@ function slowSigns(
   return { noProgressRetries: text.match(/NO_PROGRESS|no byte moved/g)?.length ?? 0, digestDelays };
 }
 
-/** Generate files, run one worker process and `ingest --wait --json` through the built CLI, then read the histories. */
+/** `n` files of `--size-kb` in `dir`, `<prefix>-<i>.dat`, each of its own content; their paths. */
+function writeFiles(dir: string, prefix: string, n: number): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const block = randomBytes(sizeKiB * 1024);
+  return Array.from({ length: n }, (_, i) => {
+    block.writeUInt32LE(i, 0); // distinct content per file
+    const f = path.join(dir, `${prefix}-${String(i).padStart(6, '0')}.dat`);
+    fs.writeFileSync(f, block);
+    return f;
+  });
+}
+
+/** Generate files, run the worker processes (--workers) and `ingest --wait --json` through the built CLI, then read the histories. */
 async function batchCase(
   client: Client,
   name: string,
@@ -254,13 +266,8 @@ async function batchCase(
   const batchId = `${run}-${name}`;
   const taskQueue = `rucio-ingest-${batchId}`;
   const dir = path.join(work, name);
-  fs.mkdirSync(dir, { recursive: true });
-  const block = randomBytes(sizeKiB * 1024);
-  for (let i = 0; i < files; i++) {
-    block.writeUInt32LE(i, 0); // distinct content per file
-    fs.writeFileSync(path.join(dir, `${batchId}-${String(i).padStart(6, '0')}.dat`), block);
-  }
-  const bytes = files * block.length;
+  writeFiles(dir, batchId, files);
+  const bytes = files * sizeKiB * 1024;
   console.error(`[${name}] ${files} files of ${sizeKiB} KiB in ${dir}; batch ${batchId}, task queue ${taskQueue}`);
 
   const env = { ...process.env, ...sandboxEnv };
@@ -406,15 +413,7 @@ async function peerCase(
   work: string,
 ): Promise<PeerResult & { restCallsPerFile: number; cpuSeconds: Record<string, number> }> {
   const dir = path.join(work, 'peer');
-  fs.mkdirSync(dir, { recursive: true });
-  const block = randomBytes(sizeKiB * 1024);
-  const files: string[] = [];
-  for (let i = 0; i < landingFiles; i++) {
-    block.writeUInt32LE(i, 0);
-    const f = path.join(dir, `${run}-peer-${String(i).padStart(6, '0')}.dat`);
-    fs.writeFileSync(f, block);
-    files.push(f);
-  }
+  const files = writeFiles(dir, `${run}-peer`, landingFiles);
   const processes = count('peer-processes');
   console.error(`[peer] rucio upload of ${files.length} files of ${sizeKiB} KiB as ${processes} processes`);
   const roots = sandboxRoots(layout().run);

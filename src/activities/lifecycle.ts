@@ -506,10 +506,6 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * A cancelled file: on each RSE it may have written to, remove its bytes unless Rucio lists the replica
-     * there (registered bytes stay: the catalogue is true), and every temporary of its attempts.
-     */
-    /**
      * The file is done: its trigger file goes, so the next scan does not take it again. Already gone is
      * fine; a trigger this worker may not remove is reported, not retried (the data is safely ingested).
      */
@@ -526,6 +522,10 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
+    /**
+     * A cancelled file: on each RSE it may have written to, remove its bytes unless Rucio lists the replica
+     * there (registered bytes stay: the catalogue is true), and every temporary of its attempts.
+     */
     async discardUnregistered(input: { did: Did; rses: string[]; expressions: string[] }) {
       return classify(async () => {
         const rses = new Set(input.rses);

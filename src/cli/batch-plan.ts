@@ -9,12 +9,13 @@ import { compileNamespace, NamespaceError, type MappedFile, type NamespaceOption
 import { parseDidReference, type MetaValue } from '../policy/values.js';
 import { walkDirectory } from '../policy/walk.js';
 import {
+  companionSuffixes,
+  describeWaiting,
   hasRules,
   markerSuffixes,
   readiness,
   type CompletenessRules,
   type WaitReason,
-  waitReasonText,
 } from '../policy/completeness.js';
 import type { ManifestLine, ManifestRef } from '../shared/batch-input.js';
 import { isValidDidName } from '../shared/did-naming.js';
@@ -86,15 +87,16 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
         const rules = o.completeness ?? {};
         const excludeSuffixes = [...o.excludeSuffixes, ...markerSuffixes(rules)];
         const now = Date.now();
-        const exists = (p: string) =>
-          fsp.stat(p).then(
-            () => true,
-            () => false,
-          );
-        for await (const f of walkDirectory(src, { excludeSuffixes })) {
+        const walk = walkDirectory(src, { excludeSuffixes, companionSuffixes: companionSuffixes(rules) });
+        for await (const f of walk) {
           let trigger: string | undefined;
           if (!f.refused && hasRules(rules)) {
-            const r = await readiness({ path: f.absolutePath, mtimeMs: f.mtimeMs ?? now }, rules, now, exists);
+            const r = readiness(
+              { path: f.absolutePath, mtimeMs: f.mtimeMs ?? now },
+              rules,
+              now,
+              f.companions ?? new Set(),
+            );
             if (!r.ready) {
               if (o.waiting) o.waiting[r.why] = (o.waiting[r.why] ?? 0) + 1;
               continue;
@@ -142,10 +144,10 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
       );
     }
     if (files === 0) {
-      const waiting = Object.entries(o.waiting ?? {}).map(([why, n]) => `${n} ${waitReasonText[why as WaitReason]}`);
+      const waiting = describeWaiting(o.waiting ?? {});
       throw new RequestError(
-        waiting.length > 0
-          ? `no file of ${o.sources.join(', ')} is complete yet (${waiting.join(', ')}): run again later`
+        waiting
+          ? `no file of ${o.sources.join(', ')} is complete yet (${waiting}): run again later`
           : `no file to ingest in ${o.sources.join(', ')}`,
       );
     }

@@ -24,8 +24,8 @@ import { viewBatch } from './batch-client.js';
 import { BatchProgress, exitCodeOf, progressLine, summaryText, webUiLink } from './batch-view.js';
 import { CliWorker } from './cli-worker.js';
 import { addLifecycleOptions, parseMeta, sharedFields, withFileDefaults, type FileOpts } from './ingest.js';
+import { describeWaiting, type CompletenessRules, type WaitReason } from '../policy/completeness.js';
 import { RequestError } from './request-error.js';
-import { waitReasonText, type CompletenessRules, type WaitReason } from '../policy/completeness.js';
 import { stateDir } from './state-dir.js';
 import { connectClient, temporalTargetFromEnv, type TemporalTarget } from './temporal-client.js';
 
@@ -234,8 +234,8 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
         completeness,
         waiting,
       });
-      const waitingText = Object.entries(waiting).map(([why, n]) => `${n} ${waitReasonText[why as WaitReason]}`);
-      if (waitingText.length > 0) say(`not complete yet, left for a later run: ${waitingText.join(', ')}`);
+      const waitingText = describeWaiting(waiting);
+      if (waitingText) say(`not complete yet, left for a later run: ${waitingText}`);
       const description = `${manifest.files} files, ${fileSummary({ ...template, source: { kind: 'local', path: '/' }, did: { scope: f.scope, name: 'x' }, dataset: { scope: f.scope, name: 'x' }, containers: [], metadata: {} }, manifest.bytes)}`;
       const input: BatchInput = {
         batchId,

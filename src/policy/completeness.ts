@@ -31,22 +31,32 @@ export function markerSuffixes(r: CompletenessRules): string[] {
   return r.triggerSuffix ? [r.triggerSuffix] : [];
 }
 
+/** Suffixes whose `<file><suffix>` the rules look for next to each file (found in the directory listing). */
+export function companionSuffixes(r: CompletenessRules): string[] {
+  return [r.triggerSuffix, r.requiredSidecar].filter((x): x is string => Boolean(x));
+}
+
 /**
- * Whether `file` may be taken now. `exists` answers for the trigger and sidecar paths (the caller decides
- * how: a stat, or a set of names already listed).
+ * Whether `file` may be taken now. `companions`: the suffixes of `companionSuffixes` for which
+ * `<file><suffix>` exists (the directory listing says, no stat a file).
  */
-export async function readiness(
+export function readiness(
   file: { path: string; mtimeMs: number },
   rules: CompletenessRules,
   nowMs: number,
-  exists: (path: string) => Promise<boolean>,
-): Promise<Readiness> {
-  if (rules.triggerSuffix && !(await exists(file.path + rules.triggerSuffix)))
-    return { ready: false, why: 'no-trigger' };
-  if (rules.requiredSidecar && !(await exists(file.path + rules.requiredSidecar)))
-    return { ready: false, why: 'no-sidecar' };
+  companions: ReadonlySet<string>,
+): Readiness {
+  if (rules.triggerSuffix && !companions.has(rules.triggerSuffix)) return { ready: false, why: 'no-trigger' };
+  if (rules.requiredSidecar && !companions.has(rules.requiredSidecar)) return { ready: false, why: 'no-sidecar' };
   // Checked last: a file written on after its trigger appeared is still not taken.
   if ((rules.settleSeconds ?? 0) > 0 && nowMs - file.mtimeMs < rules.settleSeconds! * 1000)
     return { ready: false, why: 'settling' };
   return { ready: true, ...(rules.triggerSuffix ? { trigger: file.path + rules.triggerSuffix } : {}) };
+}
+
+/** "2 no trigger file yet, 1 written to within the settle time", or '' when nothing waits. */
+export function describeWaiting(waiting: Partial<Record<WaitReason, number>>): string {
+  return Object.entries(waiting)
+    .map(([why, n]) => `${n} ${waitReasonText[why as WaitReason]}`)
+    .join(', ');
 }

@@ -10,12 +10,16 @@ export interface WalkedFile {
   size?: number;
   /** Last modification (of the target, for a symlink), for completeness rules. */
   mtimeMs?: number;
+  /** The `companionSuffixes` for which `<file><suffix>` is in the same directory. */
+  companions?: ReadonlySet<string>;
   refused?: { code: string; message: string };
 }
 
 export interface WalkOptions {
   /** Files whose names end so are not data, e.g. the metadata sidecar suffix '.meta'. */
   excludeSuffixes?: string[];
+  /** For each file, which of these suffixes name a sibling `<file><suffix>` (read off the listing). */
+  companionSuffixes?: string[];
 }
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -63,6 +67,7 @@ export async function* walkDirectory(root: string, opts: WalkOptions = {}): Asyn
       yield refuse(dir, relDir, 'SourceNotReadable', `directory ${dir} cannot be listed: ${(err as Error).message}`);
       return;
     }
+    const listed = new Set(opts.companionSuffixes?.length ? names : []);
     for (const name of names) {
       const absolutePath = path.join(dir, name);
       const relativePath = relDir === '' ? name : `${relDir}/${name}`;
@@ -107,7 +112,10 @@ export async function* walkDirectory(root: string, opts: WalkOptions = {}): Asyn
       } else if (excluded(name)) {
         continue;
       } else if (st.isFile()) {
-        yield { absolutePath, relativePath, size: st.size, mtimeMs: st.mtimeMs };
+        const file: WalkedFile = { absolutePath, relativePath, size: st.size, mtimeMs: st.mtimeMs };
+        if (opts.companionSuffixes?.length)
+          file.companions = new Set(opts.companionSuffixes.filter((s) => listed.has(name + s)));
+        yield file;
       } else {
         yield refuse(absolutePath, relativePath, 'SourceNotReadable', `${absolutePath} is not a regular file`);
       }

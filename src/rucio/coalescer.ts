@@ -73,7 +73,7 @@ interface Batch<I, R> {
   byIdentity: Map<string, Slot<I, R>>;
   bytes: number;
   timer?: NodeJS.Timeout;
-  /** Its window has passed (or it is full): it goes as soon as its key has a free call. */
+  /** Its window has passed: it goes as soon as its key has a free call, gathering on until then. */
   due?: boolean;
 }
 

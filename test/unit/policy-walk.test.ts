@@ -60,6 +60,15 @@ describe('walkDirectory', () => {
     expect(listing(await walked({ excludeSuffixes: ['.meta'] }))).toEqual(['a.dat', 'd/b.dat']);
   });
 
+  it('names the companion files next to each file, from the listing', async () => {
+    await files({ 'a.dat': '1', 'a.dat.meta': '{}', 'a.dat.trigger': '', 'b.dat': '1', 'b.dat.meta': '{}' });
+    const list = await walked({ excludeSuffixes: ['.meta', '.trigger'], companionSuffixes: ['.trigger', '.meta'] });
+    expect(list.map((f) => [f.relativePath, [...(f.companions ?? [])].sort()])).toEqual([
+      ['a.dat', ['.meta', '.trigger']],
+      ['b.dat', ['.meta']],
+    ]);
+  });
+
   it('follows symlinks inside the root, refuses those outside and dangling ones', async () => {
     await files({ 'real/f.dat': '1', 'top.dat': '1' });
     await mkdir(path.join(base, 'outside'));
