@@ -55,8 +55,8 @@ const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'>
 };
 
 /**
- * Install the Temporal runtime once per process: metrics endpoint, quieter core logs and, when given,
- * the SDK's own log lines (workflow and activity logs included) sent to pino as JSON.
+ * Install the Temporal runtime once per process: metrics endpoint, quieter core logs and the SDK's own log
+ * lines (core, workflow and activity logs) sent to pino as JSON when a logger is given, else to stderr.
  */
 export function installRuntime(metricsAddress?: string, logger?: Logger): void {
   if (runtimeInstalled) return;
@@ -68,7 +68,9 @@ export function installRuntime(metricsAddress?: string, logger?: Logger): void {
         }
       : {}),
     telemetryOptions: {
-      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
+      // Forwarded, never printed by core itself: core writes straight to stdout, which would land between
+      // the CLI's JSON summary and progress lines (seen: a core WARN in `ingest --wait --json` output).
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
       ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
     },
   });
