@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { createBatchActivities, readLines } from '../src/activities/batch.js';
-import { planBatch } from '../src/cli/batch-plan.js';
+import { planBatch } from '../src/planning/plan-batch.js';
 import { layout } from '../src/sandbox/layout.js';
 import { envExports } from '../src/sandbox/sandbox.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';

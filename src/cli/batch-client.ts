@@ -8,7 +8,7 @@ import { batchWorkflowId, type BatchInput, type BatchState, type BatchStatus } f
 import type { IngestInput } from '../shared/ingest-input.js';
 import { saKeys } from '../workflows/search-attribute-keys.js';
 import { innermostMessage } from './pending.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../shared/request-error.js';
 
 export interface BatchView {
   batchId: string;

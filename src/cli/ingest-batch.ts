@@ -19,20 +19,20 @@ import {
 } from '../shared/batch-input.js';
 import { fileSummary, formatBytes } from '../shared/file-summary.js';
 import { saKeys } from '../workflows/search-attribute-keys.js';
-import { planBatch } from './batch-plan.js';
+import { planBatch } from '../planning/plan-batch.js';
 import { viewBatch } from './batch-client.js';
 import { BatchProgress, exitCodeOf, progressLine, summaryText, webUiLink } from './batch-view.js';
 import { CliWorker } from './cli-worker.js';
 import { addLifecycleOptions, parseMeta, sharedFields, withFileDefaults, type FileOpts } from './ingest.js';
 import { describeWaiting, type CompletenessRules, type WaitReason } from '../policy/completeness.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../shared/request-error.js';
 import { stateDir } from './state-dir.js';
 import { connectClient, temporalTargetFromEnv, type TemporalTarget } from './temporal-client.js';
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 /** Everything `ingest` takes, from the profile and the flags (flags win). */
-type BatchOpts = Partial<FileOpts> & {
+export type BatchOpts = Partial<FileOpts> & {
   profile?: string;
   layout?: 'flat' | 'tree';
   namePrefix?: string;
@@ -91,7 +91,7 @@ function defaultBatchId(sources: string[]): string {
 }
 
 /** The landing RSE and every QoS expression exist, and the credentials work: before anything is planned. */
-async function preflight(template: FileTemplate, scope: string): Promise<void> {
+export async function preflight(template: FileTemplate, scope: string): Promise<void> {
   let rucio: RucioClient;
   try {
     rucio = RucioClient.fromEnvironment();
@@ -122,16 +122,11 @@ async function preflight(template: FileTemplate, scope: string): Promise<void> {
   }
 }
 
-export function ingestCommand(): Command {
-  const cmd = new Command('ingest')
-    .description('ingest a night: every file of directories and manifests, as one durable batch')
-    .argument(
-      '<sources...>',
-      'directories, or manifests (.jsonl with {"path", "name"?, "dataset"?, "meta"?}, or .csv with a path column)',
-    )
-    .option('--profile <file.yaml>', 'options of an experiment kept in a YAML file (flags override it)');
+/** The options `ingest` and `schedule create` share: the lifecycle's, naming, metadata, completeness, window. */
+export function addBatchOptions(cmd: Command): Command {
+  cmd.option('--profile <file.yaml>', 'options of an experiment kept in a YAML file (flags override it)');
   addLifecycleOptions(cmd, true);
-  cmd
+  return cmd
     .addOption(
       new Option(
         '--layout <layout>',
@@ -156,11 +151,21 @@ export function ingestCommand(): Command {
     )
     .option('--require-sidecar', 'take a file only once its --meta-sidecar file exists')
     .option('--concurrency <n>', 'files in flight at once (default 200)')
+    .addOption(new Option('--page-size <n>', 'manifest lines per page of the batch workflow (default 500)').hideHelp());
+}
+
+export function ingestCommand(): Command {
+  const cmd = new Command('ingest')
+    .description('ingest a night: every file of directories and manifests, as one durable batch')
+    .argument(
+      '<sources...>',
+      'directories, or manifests (.jsonl with {"path", "name"?, "dataset"?, "meta"?}, or .csv with a path column)',
+    );
+  addBatchOptions(cmd)
     .option(
       '--batch-id <id>',
       'name of the batch (default: from the source and the time); the same ID again attaches to it',
     )
-    .addOption(new Option('--page-size <n>', 'manifest lines per page of the batch workflow (default 500)').hideHelp())
     .option('--wait', 'follow the batch to its end: progress, then a summary (exit 0 all done, 1 some failed)')
     .option('--json', 'print the summary as JSON')
     .action(async (sources: string[], flags: BatchOpts) => {
@@ -169,16 +174,21 @@ export function ingestCommand(): Command {
   return cmd;
 }
 
-async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Promise<number> {
+/** A batch request from the profile and the flags, checked: what planning a batch (now or by a schedule) takes. */
+export interface BatchRequest {
+  o: BatchOpts;
+  f: FileOpts & { scope: string; rse: string };
+  namespace: NamespaceOptions;
+  completeness: CompletenessRules;
+  concurrency: number;
+  pageSize: number;
+}
+
+export function batchRequestOf(cmd: Command, flags: BatchOpts): BatchRequest {
   const o = mergeOptions(cmd, flags);
   const f = withFileDefaults(o);
   if (!f.scope) throw new RequestError('--scope is required (on the command line or in the profile)');
   if (!f.rse) throw new RequestError('--rse is required (on the command line or in the profile)');
-  const batchId = o.batchId ?? defaultBatchId(sources);
-  if (!batchIdPattern.test(batchId))
-    throw new RequestError(
-      `--batch-id ${batchId}: letters, digits, . _ - only (up to 128), starting with a letter or digit`,
-    );
   const concurrency = intIn(o.concurrency, '--concurrency', 1, 2000, 200);
   // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
   const pageSize = intIn(o.pageSize, '--page-size', 1, 500, 500);
@@ -206,7 +216,16 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
   };
   const nsProblems = validateNamespaceOptions(namespace);
   if (nsProblems.length > 0) throw new RequestError(nsProblems.join('\n'));
+  return { o, f: f as BatchRequest['f'], namespace, completeness, concurrency, pageSize };
+}
 
+async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Promise<number> {
+  const { o, f, namespace, completeness, concurrency, pageSize } = batchRequestOf(cmd, flags);
+  const batchId = o.batchId ?? defaultBatchId(sources);
+  if (!batchIdPattern.test(batchId))
+    throw new RequestError(
+      `--batch-id ${batchId}: letters, digits, . _ - only (up to 128), starting with a letter or digit`,
+    );
   const dir = path.join(stateDir(), 'batches', batchId);
   const target = temporalTargetFromEnv();
   const { client, close } = await connectClient(target);
@@ -278,7 +297,7 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
 }
 
 /** What every file shares, validated; a metadata schema is checked and copied beside the manifest. */
-function buildTemplate(f: FileOpts, o: BatchOpts, dir: string): FileTemplate {
+export function buildTemplate(f: FileOpts, o: BatchOpts, dir: string): FileTemplate {
   let metaSchema: FileTemplate['metaSchema'];
   if (o.metaSchema) {
     let text: Buffer;

@@ -7,7 +7,8 @@ import { fileCommand, statusCommand, workerCommand } from './ingest.js';
 import { sandboxCommand } from './sandbox.js';
 import { ingestCommand } from './ingest-batch.js';
 import { batchCommand } from './batch-commands.js';
-import { RequestError } from './request-error.js';
+import { scheduleCommand } from './schedule-commands.js';
+import { RequestError } from '../shared/request-error.js';
 
 const program = new Command()
   .name('rucio-ingest')
@@ -17,6 +18,7 @@ const program = new Command()
 program.addCommand(fileCommand());
 program.addCommand(ingestCommand());
 program.addCommand(batchCommand());
+program.addCommand(scheduleCommand());
 program.addCommand(statusCommand());
 program.addCommand(workerCommand());
 program.addCommand(sandboxCommand());

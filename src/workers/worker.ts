@@ -12,6 +12,7 @@ import {
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/lifecycle.js';
+import { createScanActivities } from '../activities/scan.js';
 import { createBatchActivities } from '../activities/batch.js';
 import { RucioClient } from '../rucio/client.js';
 import { defaultTaskQueue } from '../shared/ingest-input.js';
@@ -97,6 +98,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     activities: {
       ...createActivities({ rucio, account: rucio.config.account }),
       ...createBatchActivities({ client }),
+      ...createScanActivities(),
     },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
     // Give running uploads time to heartbeat their last progress before the process exits.

@@ -20,7 +20,8 @@ import {
 import type { ManifestLine, ManifestRef } from '../shared/batch-input.js';
 import { isValidDidName } from '../shared/did-naming.js';
 import type { Source } from '../shared/ingest-input.js';
-import { listProblems, RequestError } from './request-error.js';
+import { listProblems, RequestError } from '../shared/request-error.js';
+import type { ScanLedger } from './scan-ledger.js';
 
 export interface PlanOptions {
   /** Directories and manifests (.jsonl, .csv), in the order given. */
@@ -38,6 +39,10 @@ export interface PlanOptions {
   completeness?: CompletenessRules;
   /** Filled in: files of directories left for a later scan, by reason. */
   waiting?: Partial<Record<WaitReason, number>>;
+  /** A schedule's scan: files its earlier scans took are passed over (one directory source only). */
+  ledger?: ScanLedger;
+  /** No file to take is an answer (a scan that finds nothing new), not a refusal. */
+  emptyOk?: boolean;
 }
 
 /** One file planned: where it comes from and how to describe it in messages. */
@@ -77,6 +82,8 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
     if (!out.write(`${JSON.stringify(p.line)}\n`)) await once(out, 'drain');
   };
 
+  if (o.ledger && (o.sources.length !== 1 || o.originRse))
+    throw new Error('a scan ledger is for one watched directory of local files');
   try {
     for (const src of o.sources) {
       const st = await fsp.stat(src).catch(() => undefined);
@@ -89,6 +96,8 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
         const now = Date.now();
         const walk = walkDirectory(src, { excludeSuffixes, companionSuffixes: companionSuffixes(rules) });
         for await (const f of walk) {
+          const seen = { size: f.size ?? -1, mtime: f.mtimeMs ?? 0 };
+          if (o.ledger && (await o.ledger.seen(f.relativePath, seen.size, seen.mtime))) continue;
           let trigger: string | undefined;
           if (!f.refused && hasRules(rules)) {
             const r = readiness(
@@ -117,6 +126,7 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
               trigger,
             ),
           });
+          await o.ledger?.take(f.relativePath, seen.size, seen.mtime);
         }
       } else {
         const format = manifestFormatOf(src);
@@ -143,6 +153,7 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
         `${parts.join('\n')}\nNothing was started. Fix the names (see --name-rule, --layout, --name-template) and run again.`,
       );
     }
+    if (files === 0 && o.emptyOk) return { path: o.manifestPath, files: 0, bytes: 0, size: 0, mtimeMs: 0 };
     if (files === 0) {
       const waiting = describeWaiting(o.waiting ?? {});
       throw new RequestError(
