@@ -99,6 +99,7 @@ const overlapName = (p: ScheduleOverlapPolicy) =>
 
 interface RecentRun {
   scheduledAt: string;
+  takenAt: string;
   workflowId: string;
   batchId: string;
   status: string;
@@ -111,6 +112,7 @@ async function recentRun(client: Client, name: string, r: ScheduleDescription['i
   const { workflowId, firstExecutionRunId } = r.action.workflow;
   const run: RecentRun = {
     scheduledAt: r.scheduledAt.toISOString(),
+    takenAt: r.takenAt.toISOString(),
     workflowId,
     batchId: batchIdOfScan(name, workflowId, r.takenAt),
     status: 'UNKNOWN',
@@ -211,7 +213,9 @@ export function scheduleCommand(): Command {
       withClient(async (client) => {
         const d = await describeOurs(client, name);
         const input = d.action.args?.[0] as ScanInput | undefined;
-        const recent = await Promise.all(d.info.recentActions.map((r) => recentRun(client, name, r)));
+        // Newest first, by when each was taken: a backfill takes old action times late.
+        const actions = [...d.info.recentActions].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime());
+        const recent = await Promise.all(actions.map((r) => recentRun(client, name, r)));
         const view = {
           name,
           paused: d.state.paused,
@@ -246,7 +250,7 @@ export function scheduleCommand(): Command {
         console.log(`  next: ${d.state.paused ? '(paused)' : view.nextRuns.slice(0, 3).join(', ') || '-'}`);
         for (const r of view.running) console.log(`  running: ${r}`);
         if (recent.length > 0) console.log('  last runs:');
-        for (const r of recent.slice().reverse()) console.log(runText(r));
+        for (const r of recent) console.log(runText(r));
       }),
     );
 
@@ -364,7 +368,7 @@ async function createSchedule(cmd: Command, name: string, directory: string, fla
     pageSize,
     stateDir: state,
   };
-  const summary = `scan ${watched}: ${fileSummary(
+  const summary = `scan ${watched} ${fileSummary(
     {
       ...template,
       source: { kind: 'local', path: '/' },
