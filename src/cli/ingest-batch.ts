@@ -338,7 +338,13 @@ export function buildTemplate(f: FileOpts, o: BatchOpts, dir: string): FileTempl
 }
 
 /** Follow a batch to its end, then print the summary; the exit code says whether every file is done. */
-export async function follow(client: Client, batchId: string, target: TemporalTarget, json: boolean): Promise<number> {
+export async function follow(
+  client: Client,
+  batchId: string,
+  target: TemporalTarget,
+  json: boolean,
+  out: (text: string) => void = (t) => console.log(t),
+): Promise<number> {
   const interactive = !json && process.stderr.isTTY === true;
   const view = new BatchProgress(interactive);
   // Each look is a query the batch's worker answers: once a second for a person watching, else every 5 s.
@@ -364,10 +370,10 @@ export async function follow(client: Client, batchId: string, target: TemporalTa
     console.error(`batch ${batchId} ended ${execution} with no status to show`);
     return 1;
   }
-  if (json) console.log(JSON.stringify({ ...final, execution }, null, 2));
+  if (json) out(JSON.stringify({ ...final, execution }, null, 2));
   else {
     if (!process.stderr.isTTY) console.error(progressLine(final));
-    console.log(summaryText(final, target.namespace));
+    out(summaryText(final, target.namespace));
   }
   return exitCodeOf(final);
 }

@@ -40,6 +40,8 @@ const rseDefs: Array<Omit<RseSpec, 'rootPort' | 'httpsPort'>> = [
   { name: 'SAFE-1', deterministic: true, attributes: { QOS: 'SAFE' } },
   { name: 'SAFE-2', deterministic: true, attributes: { QOS: 'SAFE' } },
   { name: 'CHEAP-1', deterministic: true, attributes: { QOS: 'CHEAP-ANALYSIS' } },
+  // Off-site, as PIC is for MAGIC: the target of the magic scenario's replication.
+  { name: 'PIC-DISK', deterministic: true, attributes: { SITE: 'PIC', QOS: 'OFFSITE' } },
 ];
 
 export const rses: RseSpec[] = rseDefs.map((r, i) => ({

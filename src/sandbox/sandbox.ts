@@ -117,7 +117,7 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
  * Run a one-time setup step, remembered by a marker in the data directory (so it is redone when the
  * data is wiped). The marker holds the step's version: bump it to redo the step on existing sandboxes.
  */
-const stepVersions: Record<string, string> = { 'temporal-namespace': '2', 'rucio-bootstrap': '4' };
+const stepVersions: Record<string, string> = { 'temporal-namespace': '2', 'rucio-bootstrap': '5' };
 async function once(l: Layout, step: string, fn: () => Promise<void>): Promise<void> {
   const marker = path.join(l.data, `.done-${step}`);
   const version = stepVersions[step] ?? '1';
