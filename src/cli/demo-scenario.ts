@@ -38,6 +38,20 @@ export interface ScenarioOutcome {
   filesPerSecond: number;
   batches: string[];
   scans?: number;
+  /** Files still in the generated data at the end (with --delete-origin: those not ingested), a sample. */
+  left: { count: number; sample: string[] };
+  /** The download from the replica compared equal (virgo). */
+  readBack?: boolean;
+}
+
+/** Data files still in the scenario's directory (not its trigger or sidecar files). */
+function leftIn(root: string): ScenarioOutcome['left'] {
+  const files = fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && !/\.(trigger|meta)$/.test(e.name))
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .sort();
+  return { count: files.length, sample: files.slice(0, 20) };
 }
 
 const taskQueue = 'rucio-ingest-demo';
@@ -95,6 +109,7 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
       ...outcome,
       wallSeconds: (Date.now() - t0) / 1000,
       filesPerSecond: 0,
+      left: leftIn(ctx.root),
     };
     result.filesPerSecond = result.done / result.wallSeconds;
     say(
@@ -127,6 +142,7 @@ async function runBatch(client: Client, target: TemporalTarget, ctx: ScenarioCon
   const s = (await viewBatch(client, ctx.run)).progress;
   if (plan.readBack) await readBack(ctx, plan.readBack, json ? (l) => console.error(l) : (l) => console.log(l));
   return {
+    ...(plan.readBack ? { readBack: true } : {}),
     files: plan.files,
     done: s?.counts.done ?? 0,
     failed: s?.counts.failed ?? 0,

@@ -136,10 +136,9 @@ const cta: Scenario = {
     let files = 0;
     let bytes = 0;
     for (let ds = 0; files < total; ds++) {
-      const size = Math.min(
-        total - files,
-        atLeast(5, Math.exp(Math.log(5) + rnd() * Math.log(2000 / 5)) * scale * 100),
-      );
+      let size = atLeast(5, Math.exp(Math.log(5) + rnd() * Math.log(2000 / 5)) * scale * 100);
+      // No dataset under 5 files: a remainder that small joins this one.
+      if (total - files - size < 5) size = total - files;
       for (let i = 0; i < size; i++, files++) {
         // log-uniform between 1 MB and 2 GB, divided by 500
         const fileBytes = Math.round(Math.exp(Math.log(1e6) + rnd() * Math.log(2000)) / 500);

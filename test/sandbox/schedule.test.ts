@@ -52,8 +52,7 @@ for d in c.list_dids(sys.argv[1], {"name": sys.argv[2] + "*"}, did_type="file", 
     out[d["name"]] = {"bytes": d.get("bytes")}
 print(json.dumps(out))
 `;
-const filesIn = (prefix: string) =>
-  pythonRucio<Record<string, { bytes: number }>>(listScript, ['user.demo', prefix]);
+const filesIn = (prefix: string) => pythonRucio<Record<string, { bytes: number }>>(listScript, ['user.demo', prefix]);
 
 describe('rucio-ingest schedule: Temporal Schedules scanning a watched directory (real sandbox)', () => {
   const dir = tempDir();
