@@ -28,6 +28,7 @@ export function createScanActivities() {
           excludeSuffixes: input.excludeSuffixes,
           manifestPath: path.join(input.stateDir, 'batches', batchId, 'manifest.jsonl'),
           completeness: input.completeness,
+          ...(input.origin ? { originRse: input.origin.rse, originUrl: input.origin.url } : {}),
           waiting,
           ledger,
           emptyOk: true,

@@ -13,7 +13,8 @@ import {
   type ScenarioName,
   type SchedulePlan,
 } from '../demo/scenarios.js';
-import { layout } from '../sandbox/layout.js';
+import { HOST, layout, rses } from '../sandbox/layout.js';
+import { reapOnce } from '../sandbox/rucio-server.js';
 import { envExports, up } from '../sandbox/sandbox.js';
 import { temporalUiUrl } from '../sandbox/temporal.js';
 import { formatBytes } from '../shared/file-summary.js';
@@ -80,10 +81,19 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
   for (const [k, v] of Object.entries(env)) process.env[k] = v;
   const target: TemporalTarget = { address: env.TEMPORAL_ADDRESS!, namespace: env.TEMPORAL_NAMESPACE! };
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const run = `${name}-demo-${stamp}`;
+  const onsite = rses.find((r) => r.name === 'ONSITE-BUFFER')!;
   const ctx: ScenarioContext = {
     root: fs.mkdtempSync(path.join(os.tmpdir(), `rucio-ingest-${name}-`)),
-    run: `${name}-demo-${stamp}`,
+    run,
     scale,
+    // The buffer's storage as XRootD serves it: its data directory, and the same path over davs.
+    buffer: {
+      rse: onsite.name,
+      dir: path.join(layout().rseData(onsite.name), 'rucio', 'daq', run),
+      url: `davs://${HOST}:${onsite.httpsPort}/rucio/daq/${run}`,
+      owner: ownerOf(layout().rseData(onsite.name)),
+    },
   };
   const { client, close } = await connectClient(target);
   // A worker of its own, always: a worker of an earlier demo may still look alive to Temporal for a minute.
@@ -109,7 +119,7 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
       ...outcome,
       wallSeconds: (Date.now() - t0) / 1000,
       filesPerSecond: 0,
-      left: leftIn(ctx.root),
+      left: leftIn(plan.dataRoot ?? ctx.root),
     };
     result.filesPerSecond = result.done / result.wallSeconds;
     say(
@@ -126,7 +136,15 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
     await w.close();
     await close();
     fs.rmSync(ctx.root, { recursive: true, force: true });
+    // Only directories left in the buffer (Rucio's reaper took the files): tidy them; a file is left to Rucio.
+    if (fs.existsSync(ctx.buffer.dir) && leftIn(ctx.buffer.dir).count === 0)
+      fs.rmSync(ctx.buffer.dir, { recursive: true, force: true });
   }
+}
+
+function ownerOf(dir: string): { uid: number; gid: number } {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  return st ? { uid: st.uid, gid: st.gid } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 }
 
 function webUiOf(r: ScenarioOutcome, namespace: string): string {
@@ -206,6 +224,13 @@ async function runSchedules(client: Client, ctx: ScenarioContext, plan: Schedule
       say(`  schedule ${s.name}: rucio-ingest schedule describe ${s.name} (deleted at the end of the demo)`);
     }
     say(`  ${totals.scans} scans, ${totals.batches.length} took files: ${totals.batches.join(' ')}`);
+    if (plan.reap) {
+      // As the site's reaper daemon would, later: the origin replicas Rucio was handed go now.
+      const r = await reapOnce(layout(), plan.reap);
+      say(
+        `  rucio-reaper over ${plan.reap.join(', ')}: the origin replicas handed to Rucio deleted (${r.seconds.toFixed(1)} s)`,
+      );
+    }
     return totals;
   } finally {
     for (const s of plan.schedules)

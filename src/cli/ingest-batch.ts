@@ -43,6 +43,7 @@ export type BatchOpts = Partial<FileOpts> & {
   metaFromPath?: string[];
   metaSidecar?: string;
   metaSchema?: string;
+  originUrl?: string;
   concurrency?: string | number;
   batchId?: string;
   pageSize?: string | number;
@@ -150,6 +151,10 @@ export function addBatchOptions(cmd: Command): Command {
       'take a file only once <file><suffix> exists; the trigger is removed when done',
     )
     .option('--require-sidecar', 'take a file only once its --meta-sidecar file exists')
+    .option(
+      '--origin-url <url>',
+      'with --origin-rse and a directory: the URL at which the RSE serves that directory (files are its replicas)',
+    )
     .option('--concurrency <n>', 'files in flight at once (default 200)')
     .addOption(new Option('--page-size <n>', 'manifest lines per page of the batch workflow (default 500)').hideHelp());
 }
@@ -192,6 +197,11 @@ export function batchRequestOf(cmd: Command, flags: BatchOpts): BatchRequest {
   const concurrency = intIn(o.concurrency, '--concurrency', 1, 2000, 200);
   // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
   const pageSize = intIn(o.pageSize, '--page-size', 1, 500, 500);
+  if (o.originUrl !== undefined) {
+    if (!f.originRse) throw new RequestError('--origin-url needs --origin-rse: the RSE that serves the directory');
+    if (!/^(davs|https|root):\/\/[^/]+\//.test(o.originUrl))
+      throw new RequestError(`--origin-url ${o.originUrl}: expected davs://host:port/path (or https://, root://)`);
+  }
   if (o.requireSidecar && !o.metaSidecar)
     throw new RequestError('--require-sidecar needs --meta-sidecar SUFFIX: the sidecar that must exist');
   if (o.triggerSuffix !== undefined && (o.triggerSuffix === '' || o.triggerSuffix.includes('/')))
@@ -248,6 +258,7 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
         namespace,
         metadata: parseMeta(f.meta),
         originRse: f.originRse,
+        originUrl: o.originUrl,
         excludeSuffixes: o.metaSidecar ? [o.metaSidecar] : [],
         manifestPath: path.join(dir, 'manifest.jsonl'),
         completeness,

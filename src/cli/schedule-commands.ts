@@ -347,8 +347,10 @@ async function createSchedule(cmd: Command, name: string, directory: string, fla
   const spec = specOf(flags);
   const catchupWindow = parseDuration(flags.catchupWindow, '--catchup-window');
   const { o, f, namespace, completeness, concurrency, pageSize } = batchRequestOf(cmd, flags);
-  if (f.originRse)
-    throw new RequestError('--origin-rse: a schedule watches a directory of local files; ingest a manifest instead');
+  if (f.originRse && !o.originUrl)
+    throw new RequestError(
+      `--origin-rse ${f.originRse}: give --origin-url, the URL at which the RSE serves the watched directory`,
+    );
   const watched = path.resolve(directory);
   if (!fs.statSync(watched, { throwIfNoEntry: false })?.isDirectory())
     throw new RequestError(`${directory} is not a directory: a schedule watches a directory`);
@@ -362,6 +364,7 @@ async function createSchedule(cmd: Command, name: string, directory: string, fla
     metadata: parseMeta(f.meta),
     excludeSuffixes: o.metaSidecar ? [o.metaSidecar] : [],
     completeness,
+    ...(f.originRse && o.originUrl ? { origin: { rse: f.originRse, url: o.originUrl } } : {}),
     template,
     taskQueue: f.taskQueue,
     concurrency,

@@ -17,6 +17,19 @@ export interface ScenarioContext {
   run: string;
   /** 1 is the seed's own size (a whole night); the demo's default is far smaller. */
   scale: number;
+  /** The on-site buffer: a directory of the non-deterministic ONSITE-BUFFER's storage, and its URL there. */
+  buffer: { rse: string; dir: string; url: string; owner: { uid: number; gid: number } };
+}
+
+/**
+ * Files the DAQ writes into the buffer belong to the storage's service user (as when written through it):
+ * Rucio's reaper deletes them through the storage, which may only remove what it owns. A no-op unless root.
+ */
+function ownAsStorage(dir: string, owner: { uid: number; gid: number }): void {
+  if (process.getuid?.() !== 0) return;
+  fs.chownSync(dir, owner.uid, owner.gid);
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }))
+    fs.chownSync(path.join(e.parentPath, e.name), owner.uid, owner.gid);
 }
 
 /** Ingest a tree now, as one batch. */
@@ -26,6 +39,7 @@ export interface BatchPlan {
   args: string[];
   files: number;
   bytes: number;
+  dataRoot?: string;
   /** After the batch: download this DID from this RSE with the official client and compare it. */
   readBack?: { did: string; rse: string; sha256: string };
 }
@@ -38,6 +52,10 @@ export interface SchedulePlan {
   steps: number;
   /** Writes step `i`'s files; returns their count and bytes. */
   step: (i: number) => { files: number; bytes: number };
+  /** Where the files are written, when not the scenario's root (the buffer). */
+  dataRoot?: string;
+  /** RSEs whose origin replicas Rucio deletes: the demo runs a reaper pass over them at the end. */
+  reap?: string[];
 }
 
 export interface Scenario {
@@ -183,32 +201,41 @@ export function magicTree(root: string, from: number, count: number): { files: n
 }
 
 /**
- * MAGIC: the DAQ writes runs into the on-site buffer; a schedule (a cron at PIC today) ingests each new run
- * in tree layout, metadata from the path, replicated off-site to PIC, and deleted at origin once verified.
+ * MAGIC: the DAQ writes runs into the on-site buffer (the non-deterministic ONSITE-BUFFER, mounted on the
+ * DTN); a schedule (a cron at PIC today) ingests each new run in tree layout, names sanitized, metadata from
+ * the path, the buffer's files registered as replicas where they are, copied off-site to PIC and, once
+ * verified, handed to Rucio for deletion (a tombstone: Rucio's reaper deletes them).
  */
 const magic: Scenario = {
   name: 'magic',
   scope: 'magic',
-  summary: 'RAW_M1/<source>/<date>/<run>/<file> on a schedule, sanitized names, replicated to PIC, origin deleted',
+  summary: 'RAW_M1/<source>/<date>/<run>/<file> on ONSITE-BUFFER from a schedule, to PIC, origin deleted by Rucio',
   demoScale: 1,
-  plan: ({ root, run, scale }) => {
+  plan: ({ run, scale, buffer }) => {
     const perStep = atLeast(1, 8 * scale);
     const steps = 3;
-    fs.mkdirSync(path.join(root, 'buffer'), { recursive: true });
+    fs.mkdirSync(buffer.dir, { recursive: true });
     return {
       kind: 'schedule',
       intervalMs: 5000,
       steps,
+      dataRoot: buffer.dir,
+      reap: [buffer.rse],
       // The DAQ writes whole runs (4 subruns) into the buffer; the settle time keeps a file being written out.
-      step: (i) => magicTree(path.join(root, 'buffer'), i * perStep, perStep),
+      step: (i) => {
+        const written = magicTree(buffer.dir, i * perStep, perStep);
+        ownAsStorage(buffer.dir, buffer.owner);
+        return written;
+      },
       schedules: [
         {
           name: `${run}`,
-          directory: path.join(root, 'buffer'),
+          directory: buffer.dir,
           args: [
             ...['--scope', 'magic', '--layout', 'tree', '--name-prefix', `${run}/`, '--name-rule', 'sanitize'],
             ...['--path-pattern', 'RAW_M1/(?<source>[^/]+)/(?<night>[0-9_]+)/(?<run>[0-9]+)/[^/]+'],
             ...['--meta-from-path', 'source', '--meta-from-path', 'night', '--meta-from-path', 'run'],
+            ...['--origin-rse', buffer.rse, '--origin-url', buffer.url],
             ...['--rse', 'LANDING-1', '--qos', '1:PIC-DISK', '--delete-origin', '--settle', '2'],
           ],
         },

@@ -31,6 +31,11 @@ export interface PlanOptions {
   metadata: Record<string, MetaValue>;
   /** Manifest paths are PFNs of replicas on this RSE. */
   originRse?: string;
+  /**
+   * With originRse, a directory is that RSE's storage as mounted here, and this URL is where the RSE serves
+   * it: a file's PFN is this URL and its relative path.
+   */
+  originUrl?: string;
   /** Sidecar files are metadata, not data: not ingested. */
   excludeSuffixes: string[];
   /** Where the batch's manifest is written. */
@@ -82,15 +87,17 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
     if (!out.write(`${JSON.stringify(p.line)}\n`)) await once(out, 'drain');
   };
 
-  if (o.ledger && (o.sources.length !== 1 || o.originRse))
-    throw new Error('a scan ledger is for one watched directory of local files');
+  if (o.ledger && (o.sources.length !== 1 || (o.originRse && !o.originUrl)))
+    throw new Error('a scan ledger is for one watched directory');
   try {
     for (const src of o.sources) {
       const st = await fsp.stat(src).catch(() => undefined);
       if (!st) throw new RequestError(`${src} does not exist: give a directory or a manifest (.jsonl, .csv)`);
       if (st.isDirectory()) {
-        if (o.originRse)
-          throw new RequestError(`${src} is a directory: with --origin-rse give a manifest of the replicas' PFNs`);
+        if (o.originRse && !o.originUrl)
+          throw new RequestError(
+            `${src} is a directory: with --origin-rse give a manifest of the replicas' PFNs, or --origin-url, the URL at which ${o.originRse} serves this directory`,
+          );
         const rules = o.completeness ?? {};
         const excludeSuffixes = [...o.excludeSuffixes, ...markerSuffixes(rules)];
         const now = Date.now();
@@ -117,7 +124,9 @@ export async function planBatch(o: PlanOptions): Promise<ManifestRef> {
           await write({
             where: path.join(src, f.relativePath),
             line: lineOf(
-              { kind: 'local', path: f.absolutePath },
+              o.originRse && o.originUrl
+                ? { kind: 'rse', rse: o.originRse, pfn: `${o.originUrl.replace(/\/+$/, '')}/${f.relativePath}` }
+                : { kind: 'local', path: f.absolutePath },
               mapped,
               o.metadata,
               undefined,

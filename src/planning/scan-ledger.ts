@@ -60,9 +60,12 @@ export class ScanLedger {
     let input: readline.Interface | undefined;
     if (fs.existsSync(ledgerPath))
       input = readline.createInterface({ input: fs.createReadStream(ledgerPath), crlfDelay: Infinity });
+    // The iterator now, before any await: readline emits lines as it reads, and lines (or its close) emitted
+    // before an iterator exists are lost; the scan would take every file again, or wait for ever.
+    const entries = input?.[Symbol.asyncIterator]();
     const out = fs.createWriteStream(nextPath);
     await once(out, 'open');
-    const ledger = new ScanLedger(input?.[Symbol.asyncIterator](), out, input, nextPath);
+    const ledger = new ScanLedger(entries, out, input, nextPath);
     await ledger.#advance();
     return ledger;
   }

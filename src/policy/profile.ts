@@ -60,6 +60,7 @@ export const profileSchema = z
     mode: oneOf(['direct', 'rucio']),
     'delete-origin': flag,
     'origin-rse': text('an RSE name'),
+    'origin-url': text('the URL at which --origin-rse serves the directory'),
     meta: z.record(
       z.string(),
       z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' }),

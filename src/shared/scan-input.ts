@@ -17,6 +17,8 @@ export interface ScanInput {
   /** Sidecar suffixes: metadata, not data. */
   excludeSuffixes: string[];
   completeness: CompletenessRules;
+  /** The directory is an origin RSE's storage, served at this URL: files are its replicas (MAGIC's buffer). */
+  origin?: { rse: string; url: string };
   template: FileTemplate;
   taskQueue: string;
   concurrency: number;

@@ -75,7 +75,7 @@ describe('rucio-ingest demo <scenario>: the seed scenarios at a small scale, che
     expect(outcome.left).toEqual({ count: 1, sample: ['tel_LST1/obs_9999/LST-1.Run29999.0000.fits.fz'] });
   }, 300_000);
 
-  it('magic: the run tree from a schedule, sanitized, metadata from the path, replicated to PIC, origins deleted', async () => {
+  it('magic: the run tree on ONSITE-BUFFER from a schedule, sanitized, metadata from the path, replicated to PIC, origins deleted by Rucio', async () => {
     const { outcome, seen } = await demo('magic', '0.5');
     expect(outcome.files).toBe(12);
     expect(outcome.scans).toBeGreaterThanOrEqual(3);
@@ -88,7 +88,9 @@ describe('rucio-ingest demo <scenario>: the seed scenarios at a small scale, che
     );
     expect(seen.files[name]!.meta).toMatchObject({ source: '1ES2344+514', night: '2021_12_15', run: '05010894' });
     expect(seen.files[name]!.meta.original_name).toMatch(/1ES2344\+514-W0\.40=270/);
-    for (const f of Object.values(seen.files)) expect(f.replicas).toContain('PIC-DISK');
+    // Registered where the DAQ wrote them, copied to PIC, handed to Rucio for deletion, and reaped: the
+    // replicas left are the landing copy and PIC's, and the buffer holds none of the files.
+    for (const f of Object.values(seen.files)) expect(f.replicas).toEqual(['LANDING-1', 'PIC-DISK']);
     expect(outcome.left.count).toBe(0);
   }, 300_000);
 

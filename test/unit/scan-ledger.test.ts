@@ -94,6 +94,19 @@ describe('scan ledger: a scan takes only what earlier scans did not', () => {
     ]);
   });
 
+  it('reads the whole ledger however late the walk starts asking (lines read before are kept)', async () => {
+    for (let i = 0; i < 300; i++) put(`d${String(i).padStart(3, '0')}.dat`);
+    expect((await scan()).files).toBe(300);
+    const ledger = await ScanLedger.open(ledgerPath, nextPath);
+    // A slow first stat on NFS: readline has read everything meanwhile.
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300; i++) {
+      const st = fs.statSync(path.join(root, `d${String(i).padStart(3, '0')}.dat`));
+      expect(await ledger.seen(`d${String(i).padStart(3, '0')}.dat`, st.size, st.mtimeMs)).toBe(true);
+    }
+    expect(await ledger.finish()).toEqual({ seen: 300, taken: 0, dropped: 0 });
+  });
+
   it('a scan whose batch never started takes its files again next time', async () => {
     put('a.dat');
     put('b.dat');
