@@ -187,4 +187,50 @@ describe('rucio-ingest schedule: Temporal Schedules scanning a watched directory
     expect(d.recent.some((r) => r.result?.waiting.settling === 1)).toBe(true);
     expect(d.recent.every((r) => r.status === 'COMPLETED')).toBe(true);
   }, 300_000);
+
+  it('with triggers and sidecars: a file without its trigger or sidecar waits; a trigger goes after success and stays after a failure', async () => {
+    const token = uniq('trig');
+    const name = token;
+    const watched = path.join(dir, token);
+    const run = path.join(watched, 'run1');
+    fs.mkdirSync(run, { recursive: true });
+    const put = (file: string, content: string, opts: { trigger?: boolean; meta?: boolean }) => {
+      const f = path.join(run, file);
+      fs.writeFileSync(f, content);
+      if (opts.meta) fs.writeFileSync(`${f}.meta`, JSON.stringify({ file }));
+      if (opts.trigger) fs.writeFileSync(`${f}.trigger`, '');
+      return f;
+    };
+    const good = put('good.dat', `good ${token}`, { trigger: true, meta: true });
+    const empty = put('empty.dat', '', { trigger: true, meta: true }); // refused: 0 bytes
+    const late = put('late.dat', `late ${token}`, { meta: true }); // no trigger yet
+    const bare = put('bare.dat', `bare ${token}`, { trigger: true }); // no sidecar yet
+    const create = await cli([
+      ...['schedule', 'create', name, watched, '--cron', '0 0 1 1 *', ...common(token)],
+      ...['--trigger-suffix', '.trigger', '--meta-sidecar', '.meta', '--require-sidecar'],
+    ]);
+    expect(create.code, create.err).toBe(0);
+    created.push(name);
+
+    expect((await cli(['schedule', 'trigger', name])).code).toBe(0);
+    let d = await settled(name, 1);
+    expect(d.recent[0]!.status).toBe('FAILED'); // empty.dat failed
+    expect(fs.existsSync(`${good}.trigger`)).toBe(false);
+    expect(fs.existsSync(`${empty}.trigger`)).toBe(true);
+    expect(fs.existsSync(`${late}.trigger`)).toBe(false);
+    expect(fs.existsSync(`${bare}.trigger`)).toBe(true);
+    expect(Object.keys(await filesIn(`${token}/`))).toEqual([`${token}/run1/good.dat`]);
+
+    // Announced and described meanwhile: the next scan takes them, and neither of the first two again.
+    fs.writeFileSync(`${late}.trigger`, '');
+    fs.writeFileSync(`${bare}.meta`, JSON.stringify({ file: 'bare.dat' }));
+    expect((await cli(['schedule', 'trigger', name])).code).toBe(0);
+    d = await settled(name, 2);
+    expect(d.recent[0]).toMatchObject({ status: 'COMPLETED', result: { files: 2, batch: { counts: { done: 2 } } } });
+    expect(Object.keys(await filesIn(`${token}/`)).sort()).toEqual(
+      ['bare.dat', 'good.dat', 'late.dat'].map((f) => `${token}/run1/${f}`),
+    );
+    for (const f of [late, bare]) expect(fs.existsSync(`${f}.trigger`), f).toBe(false);
+    expect(fs.existsSync(`${empty}.trigger`)).toBe(true);
+  }, 300_000);
 });
