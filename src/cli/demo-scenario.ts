@@ -103,7 +103,14 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
     { ...workerConfigFromEnv(), temporalAddress: target.address, namespace: target.namespace, taskQueue },
     { logger: log.logger },
   );
-  const running = w.worker.run();
+  let over = false;
+  const running = w.worker.run().finally(() => {
+    // Stopped before the scenario ended (SIGTERM, SIGINT): nobody would run its files, so do not wait on.
+    if (!over) {
+      console.error(`${name}: the demo's worker stopped before the scenario ended; its workflows wait for a worker`);
+      process.exit(1);
+    }
+  });
   try {
     say(`${name}: ${scenario.summary} (scale ${Number(scale.toPrecision(3))}); data in ${ctx.root}`);
     const t0 = Date.now();
@@ -131,6 +138,7 @@ export async function runScenario(name: ScenarioName, scaleText: string | undefi
     if (json) console.log(JSON.stringify(result));
     return result.failed === 0 && result.done === result.files ? 0 : 1;
   } finally {
+    over = true;
     w.worker.shutdown();
     await running;
     await w.close();
