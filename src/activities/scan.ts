@@ -34,17 +34,7 @@ export function createScanActivities() {
           emptyOk: true,
         });
         const counts = await ledger.finish();
-        const summary = fileSummary(
-          {
-            ...input.template,
-            source: { kind: 'local', path: '/' },
-            did: { scope: input.namespace.scope, name: 'x' },
-            dataset: { scope: input.namespace.scope, name: 'x' },
-            containers: [],
-            metadata: {},
-          },
-          manifest.bytes,
-        );
+        const summary = fileSummary(input.template, manifest.bytes);
         return {
           batchId,
           ...(manifest.files > 0 ? { manifest } : {}),

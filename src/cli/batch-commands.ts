@@ -6,18 +6,9 @@ import { failedFiles, retryBatch, stepCounts, viewBatch } from './batch-client.j
 import { summaryText } from './batch-view.js';
 import { follow } from './ingest-batch.js';
 import { stateDir } from './state-dir.js';
-import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
+import { temporalTargetFromEnv, withClient } from './temporal-client.js';
 
 type Json = { json?: boolean };
-
-async function withClient<T>(fn: (c: Awaited<ReturnType<typeof connectClient>>['client']) => Promise<T>): Promise<T> {
-  const { client, close } = await connectClient(temporalTargetFromEnv());
-  try {
-    return await fn(client);
-  } finally {
-    await close();
-  }
-}
 
 /** Run `fn` with a worker on the task queue: the one polling it, or one in this process. */
 async function withCliWorker<T>(client: Client, taskQueue: string, json: boolean, fn: () => Promise<T>): Promise<T> {

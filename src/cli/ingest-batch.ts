@@ -266,7 +266,7 @@ async function runIngest(cmd: Command, sources: string[], flags: BatchOpts): Pro
       });
       const waitingText = describeWaiting(waiting);
       if (waitingText) say(`not complete yet, left for a later run: ${waitingText}`);
-      const description = `${manifest.files} files, ${fileSummary({ ...template, source: { kind: 'local', path: '/' }, did: { scope: f.scope, name: 'x' }, dataset: { scope: f.scope, name: 'x' }, containers: [], metadata: {} }, manifest.bytes)}`;
+      const description = `${manifest.files} files, ${fileSummary(template, manifest.bytes)}`;
       const input: BatchInput = {
         batchId,
         manifest,

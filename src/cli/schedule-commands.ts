@@ -20,7 +20,7 @@ import { addBatchOptions, batchRequestOf, buildTemplate, preflight, type BatchOp
 import { formatDuration, parseDuration } from './schedule-duration.js';
 import { parseMeta } from './ingest.js';
 import { stateDir } from './state-dir.js';
-import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
+import { withClient } from './temporal-client.js';
 
 /** The batch ID is `<name>-YYYYMMDD-HHMMSS` and must stay a valid batch ID (128 characters). */
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
@@ -48,15 +48,6 @@ type CreateOpts = BatchOpts & {
   paused?: boolean;
   note?: string;
 };
-
-async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const { client, close } = await connectClient(temporalTargetFromEnv());
-  try {
-    return await fn(client);
-  } finally {
-    await close();
-  }
-}
 
 /** A schedule's handle, described; a name that is not one of ours is a wrong request. */
 async function describeOurs(client: Client, name: string): Promise<ScheduleDescription> {
@@ -371,17 +362,7 @@ async function createSchedule(cmd: Command, name: string, directory: string, fla
     pageSize,
     stateDir: state,
   };
-  const summary = `scan ${watched} ${fileSummary(
-    {
-      ...template,
-      source: { kind: 'local', path: '/' },
-      did: { scope: f.scope, name: 'x' },
-      dataset: { scope: f.scope, name: 'x' },
-      containers: [],
-      metadata: {},
-    },
-    0,
-  )}`;
+  const summary = `scan ${watched} ${fileSummary(template, 0)}`;
   return withClient(async (client) => {
     try {
       await client.schedule.create({

@@ -20,3 +20,13 @@ export async function connectClient(t: TemporalTarget): Promise<{ client: Client
   }
   return { client: new Client({ connection, namespace: t.namespace }), close: () => connection.close() };
 }
+
+/** Run `fn` with a client of the environment's Temporal, closing the connection after it. */
+export async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const { client, close } = await connectClient(temporalTargetFromEnv());
+  try {
+    return await fn(client);
+  } finally {
+    await close();
+  }
+}

@@ -12,8 +12,14 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
-/** The one line the Web UI shows for a file's workflow: `18.0 MiB → LANDING-1, 2:QOS=SAFE, delete origin`. */
-export function fileSummary(input: IngestInput, bytes?: number): string {
+/**
+ * The one line the Web UI shows for a file's workflow: `18.0 MiB → LANDING-1, 2:QOS=SAFE, delete origin`. It
+ * reads only what a batch's files share, so a batch's or a schedule's template gives the same line.
+ */
+export function fileSummary(
+  input: Pick<IngestInput, 'landingRse' | 'qos' | 'mode' | 'deleteOrigin'>,
+  bytes?: number,
+): string {
   const parts = [input.landingRse, ...input.qos.map((q) => `${q.copies}:${q.rseExpression}`)];
   if (input.mode === 'rucio') parts.push('rucio mode');
   if (input.deleteOrigin) parts.push('delete origin');

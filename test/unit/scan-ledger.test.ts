@@ -98,7 +98,8 @@ describe('scan ledger: a scan takes only what earlier scans did not', () => {
     for (let i = 0; i < 300; i++) put(`d${String(i).padStart(3, '0')}.dat`);
     expect((await scan()).files).toBe(300);
     const ledger = await ScanLedger.open(ledgerPath, nextPath);
-    // A slow first stat on NFS: readline has read everything meanwhile.
+    // A slow first stat on NFS: readline has read everything meanwhile. (Not the race fixed in open(): that
+    // needs lines emitted before the iterator exists, which this test cannot force.)
     await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 300; i++) {
       const st = fs.statSync(path.join(root, `d${String(i).padStart(3, '0')}.dat`));
