@@ -9,7 +9,7 @@
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
  * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1]
- *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full]
+ *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR]
  * Prints a table, then one JSON line with every number.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,6 +44,8 @@ const { values: args } = parseArgs({
     'skip-peer': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
     'skip-ceiling': { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of each worker process into this directory (where its time goes). */
+    'worker-cpu-prof': { type: 'string' },
   },
 });
 const count = (name: keyof typeof args): number => {
@@ -274,11 +276,16 @@ async function batchCase(
   const workerLog = fs.openSync(path.join(work, `${name}-worker.log`), 'w');
   // Several worker processes on one task queue share the batch (scale-out on one host).
   const workers = Array.from({ length: workerCount }, () => {
-    const child = spawn(process.execPath, [cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'], {
-      cwd: root,
-      env,
-      stdio: ['ignore', workerLog, workerLog],
-    });
+    const profile = args['worker-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-cpu-prof']] : [];
+    const child = spawn(
+      process.execPath,
+      [...profile, cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'],
+      {
+        cwd: root,
+        env,
+        stdio: ['ignore', workerLog, workerLog],
+      },
+    );
     const w = { child, exit: exitOf(child), mem: new PeakMemory(child.pid!), done: false };
     void w.exit.then(() => (w.done = true));
     return w;

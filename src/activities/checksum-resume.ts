@@ -1,4 +1,7 @@
+import fs from 'node:fs/promises';
+import type { Source } from '../shared/ingest-input.js';
 import type { ChecksumCheckpoint } from '../storage/checksum.js';
+import type { Checksums } from '../storage/types.js';
 
 /**
  * Local sources at least this big checksum in a resumable way: a retried inspection (killed worker,
@@ -35,4 +38,44 @@ export function usableCheckpoint(
     typeof s.adler32 === 'string' &&
     (file.md5 ? typeof s.md5 === 'string' : s.md5 === undefined);
   return same && sane ? s : undefined;
+}
+
+/** What identifies a local source's content between attempts: its size and modification time. */
+export interface SourceIdentity {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** A finished inspection as an upload's heartbeat carries it, with the file it was made of. */
+export interface FinishedInspection {
+  identity?: SourceIdentity;
+  result: Checksums & { metadata?: Record<string, string | number | boolean> };
+}
+
+/**
+ * A local source's identity now; none for a source on an RSE, whose inspection is redone (its bytes are
+ * read from storage anyway) and for a file that cannot be read (inspection says why).
+ */
+export async function sourceIdentity(source: Source): Promise<SourceIdentity | undefined> {
+  if (source.kind !== 'local') return undefined;
+  const st = await fs.stat(source.path).catch(() => undefined);
+  return st?.isFile() ? { path: source.path, size: st.size, mtimeMs: st.mtimeMs } : undefined;
+}
+
+/**
+ * The inspection a previous attempt of the same upload finished, if it was of this very file unchanged
+ * since (same path, size and modification time); otherwise the file is inspected again.
+ */
+export function usableInspection(
+  details: unknown,
+  now: SourceIdentity | undefined,
+): FinishedInspection['result'] | undefined {
+  const prev = (details as { inspected?: Partial<FinishedInspection> } | undefined)?.inspected;
+  const was = prev?.identity;
+  if (!now || !was || !prev.result) return undefined;
+  const same = was.path === now.path && was.size === now.size && was.mtimeMs === now.mtimeMs;
+  const r = prev.result;
+  const sane = typeof r.adler32 === 'string' && r.bytes === now.size;
+  return same && sane ? r : undefined;
 }

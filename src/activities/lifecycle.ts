@@ -14,7 +14,13 @@ import { copy } from '../storage/copy.js';
 import type { Checksums, UploadOptions, VerifyResult } from '../storage/types.js';
 import { classify, permanent } from './failures.js';
 import { verifyChoiceFor, type VerifyChoice } from './verify-policy.js';
-import { resumableChecksumMinBytes, usableCheckpoint } from './checksum-resume.js';
+import {
+  resumableChecksumMinBytes,
+  sourceIdentity,
+  usableCheckpoint,
+  usableInspection,
+  type FinishedInspection,
+} from './checksum-resume.js';
 import { fileMetadata, type MetaInputs } from './file-metadata.js';
 import { tempSiblingUrl } from '../storage/url.js';
 
@@ -29,6 +35,37 @@ interface PreflightInput {
   landingRse: string;
   qos: QosTarget[];
   did: Did;
+}
+
+/** What inspection takes: the source, what to compute, how its metadata is found. */
+export type InspectInput = {
+  source: Source;
+  md5: boolean;
+  allowEmpty: boolean;
+  refused?: { code: string; message: string };
+  /** Pre-flight first, in this step (one activity fewer a file). */
+  preflight?: PreflightInput;
+} & MetaInputs;
+
+/** The source's size and checksums, and with a sidecar or schema its final metadata. */
+export type Inspected = Checksums & { metadata?: Record<string, string | number | boolean> };
+
+interface UploadInput {
+  source: Source;
+  did: Did;
+  landingRse: string;
+  checksums: Checksums;
+  md5: boolean;
+}
+
+/** An upload that inspects its source first (no checksums yet). */
+export type InspectAndUploadInput = InspectInput & { did: Did; landingRse: string };
+
+/** The checksums of an inspection, without its metadata. */
+function checksumsOf(i: Inspected): Checksums {
+  return i.md5 === undefined
+    ? { bytes: i.bytes, adler32: i.adler32 }
+    : { bytes: i.bytes, adler32: i.adler32, md5: i.md5 };
 }
 
 export interface ActivityDeps {
@@ -53,6 +90,8 @@ export interface Progress {
   previousDetails: unknown;
   /** Add to what each heartbeat carries (read at heartbeat time). */
   setDetails(extra: () => Record<string, unknown>): void;
+  /** Heartbeat now (the SDK still throttles what reaches the server). */
+  beat(): void;
 }
 
 /**
@@ -66,7 +105,8 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
   const timeoutMs = ctx.info.heartbeatTimeoutMs || 60_000;
   let bytes = 0;
   let extra: () => Record<string, unknown> = () => ({});
-  const timer = setInterval(() => ctx.heartbeat({ bytes, ...extra() }), Math.max(1000, Math.min(5000, timeoutMs / 4)));
+  const beat = () => ctx.heartbeat({ bytes, ...extra() });
+  const timer = setInterval(beat, Math.max(1000, Math.min(5000, timeoutMs / 4)));
   try {
     return await fn({
       signal: ctx.cancellationSignal,
@@ -79,6 +119,7 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
       setDetails: (f) => {
         extra = f;
       },
+      beat,
     });
   } finally {
     clearInterval(timer);
@@ -195,6 +236,91 @@ export function createActivities(deps: ActivityDeps) {
     return { deleted: true };
   }
 
+  /**
+   * Step 1: size and checksums of the source, refusing what cannot be a complete file; with a sidecar or
+   * a schema, the file's final metadata too (checked before any byte moves).
+   */
+  async function inspectWith(input: InspectInput, p: Progress): Promise<Inspected> {
+    if (input.preflight) await preflightChecks(input.preflight);
+    if (input.refused) throw permanent(input.refused.message, input.refused.code);
+    const metadata = await fileMetadata(input, sourceUrl(input.source));
+    let sums: Checksums;
+    if (input.source.kind === 'local') {
+      const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
+        throw permanent(
+          `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
+          'SourceNotReadable',
+        );
+      });
+      if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
+      await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+        throw permanent(
+          `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
+          'SourceNotReadable',
+        );
+      });
+      const file = { path: input.source.path, size: st.size, mtimeMs: st.mtimeMs, md5: input.md5 };
+      const resumeFrom = usableCheckpoint(p.previousDetails, file);
+      if (resumeFrom) {
+        Context.current().log.info('resuming the checksum where the previous attempt stopped', {
+          path: file.path,
+          fromByte: resumeFrom.bytes,
+        });
+      }
+      sums = await checksumFile(input.source.path, {
+        md5: input.md5,
+        onProgress: p.onProgress,
+        signal: p.signal,
+        noProgressTimeoutMs: p.noProgressTimeoutMs,
+        resumeFrom,
+        // Each heartbeat then carries the hashers' state, for the next attempt to carry on from.
+        onCheckpointable:
+          st.size >= resumableChecksumMinBytes || resumeFrom
+            ? (read) => p.setDetails(() => ({ checkpoint: { ...file, state: read() } }))
+            : undefined,
+      });
+    } else {
+      const adapter = adapterFor(input.source.pfn);
+      const st = await adapter.stat(input.source.pfn, p.signal);
+      if (!st) throw permanent(`source ${input.source.pfn} does not exist on ${input.source.rse}`, 'SourceNotFound');
+      const stream = await adapter.read(input.source.pfn, p.signal);
+      sums = await checksumStream(stream, {
+        md5: input.md5,
+        onProgress: p.onProgress,
+        signal: p.signal,
+        noProgressTimeoutMs: p.noProgressTimeoutMs,
+      });
+    }
+    if (sums.bytes === 0 && !input.allowEmpty) {
+      throw permanent(
+        `source ${sourceUrl(input.source)} is empty (0 bytes): most often a write still in progress or failed. Re-run with --allow-empty if it is meant to be empty.`,
+        'EmptySource',
+      );
+    }
+    return metadata ? { ...sums, metadata } : sums;
+  }
+
+  /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
+  async function uploadWith(input: UploadInput, p: Progress) {
+    const pfn = await pfnOn(input.landingRse, input.did);
+    const opts = await writeOptions(p, input.landingRse, input.checksums, input.md5);
+    const result =
+      input.source.kind === 'local'
+        ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
+        : await copy(input.source.pfn, pfn, opts);
+    const sent = 'checksums' in result ? result.checksums : undefined;
+    if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
+      // Not retried: every attempt would compare against the same inspection, and a source still
+      // being written must not be ingested half-way. A new run re-inspects it.
+      throw permanent(
+        `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, ` +
+          `sent ${sent.bytes} B adler32 ${sent.adler32}. Something still writes it: run the same command again once it is complete.`,
+        'SourceChanged',
+      );
+    }
+    return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
+  }
+
   function ruleFor(target: QosTarget, purgeReplicas?: boolean) {
     return {
       copies: target.copies,
@@ -212,105 +338,43 @@ export function createActivities(deps: ActivityDeps) {
       return classify(() => preflightChecks(input));
     },
 
-    /**
-     * Step 1: size and checksums of the source, refusing what cannot be a complete file; with a sidecar or
-     * a schema, the file's final metadata too (checked before any byte moves).
-     */
-    async inspectSource(
-      input: {
-        source: Source;
-        md5: boolean;
-        allowEmpty: boolean;
-        refused?: { code: string; message: string };
-        /** Pre-flight first, in this step (one activity fewer a file). */
-        preflight?: PreflightInput;
-      } & MetaInputs,
-    ): Promise<Checksums & { metadata?: Record<string, string | number | boolean> }> {
-      return classify(() =>
-        heartbeating(async (p) => {
-          if (input.preflight) await preflightChecks(input.preflight);
-          if (input.refused) throw permanent(input.refused.message, input.refused.code);
-          const metadata = await fileMetadata(input, sourceUrl(input.source));
-          let sums: Checksums;
-          if (input.source.kind === 'local') {
-            const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
-              throw permanent(
-                `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
-                'SourceNotReadable',
-              );
-            });
-            if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
-            await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-              throw permanent(
-                `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
-                'SourceNotReadable',
-              );
-            });
-            const file = { path: input.source.path, size: st.size, mtimeMs: st.mtimeMs, md5: input.md5 };
-            const resumeFrom = usableCheckpoint(p.previousDetails, file);
-            if (resumeFrom) {
-              Context.current().log.info('resuming the checksum where the previous attempt stopped', {
-                path: file.path,
-                fromByte: resumeFrom.bytes,
-              });
-            }
-            sums = await checksumFile(input.source.path, {
-              md5: input.md5,
-              onProgress: p.onProgress,
-              signal: p.signal,
-              noProgressTimeoutMs: p.noProgressTimeoutMs,
-              resumeFrom,
-              // Each heartbeat then carries the hashers' state, for the next attempt to carry on from.
-              onCheckpointable:
-                st.size >= resumableChecksumMinBytes || resumeFrom
-                  ? (read) => p.setDetails(() => ({ checkpoint: { ...file, state: read() } }))
-                  : undefined,
-            });
-          } else {
-            const adapter = adapterFor(input.source.pfn);
-            const st = await adapter.stat(input.source.pfn, p.signal);
-            if (!st)
-              throw permanent(`source ${input.source.pfn} does not exist on ${input.source.rse}`, 'SourceNotFound');
-            const stream = await adapter.read(input.source.pfn, p.signal);
-            sums = await checksumStream(stream, {
-              md5: input.md5,
-              onProgress: p.onProgress,
-              signal: p.signal,
-              noProgressTimeoutMs: p.noProgressTimeoutMs,
-            });
-          }
-          if (sums.bytes === 0 && !input.allowEmpty) {
-            throw permanent(
-              `source ${sourceUrl(input.source)} is empty (0 bytes): most often a write still in progress or failed. Re-run with --allow-empty if it is meant to be empty.`,
-              'EmptySource',
-            );
-          }
-          return metadata ? { ...sums, metadata } : sums;
-        }),
-      );
+    /** Step 1 as an activity of its own (workflows started before the upload took it over). */
+    async inspectSource(input: InspectInput): Promise<Inspected> {
+      return classify(() => heartbeating((p) => inspectWith(input, p)));
     },
 
-    /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
-    async upload(input: { source: Source; did: Did; landingRse: string; checksums: Checksums; md5: boolean }) {
+    /**
+     * Step 2, with step 1 first when `checksums` is not given (one activity fewer a file: the default for
+     * new workflows). The finished inspection goes into the heartbeat, so a retried upload of an unchanged
+     * file does not read it again (what a separate inspection activity used to keep).
+     */
+    async upload(input: UploadInput | InspectAndUploadInput) {
       return classify(() =>
         heartbeating(async (p) => {
-          const pfn = await pfnOn(input.landingRse, input.did);
-          const opts = await writeOptions(p, input.landingRse, input.checksums, input.md5);
-          const result =
-            input.source.kind === 'local'
-              ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
-              : await copy(input.source.pfn, pfn, opts);
-          const sent = 'checksums' in result ? result.checksums : undefined;
-          if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
-            // Not retried: every attempt would compare against the same inspection, and a source still
-            // being written must not be ingested half-way. A new run re-inspects it.
-            throw permanent(
-              `source changed while ingesting: inspected ${input.checksums.bytes} B adler32 ${input.checksums.adler32}, ` +
-                `sent ${sent.bytes} B adler32 ${sent.adler32}. Something still writes it: run the same command again once it is complete.`,
-              'SourceChanged',
-            );
+          let inspected: Inspected | undefined;
+          let checksums: Checksums;
+          if ('checksums' in input) checksums = input.checksums;
+          else {
+            const identity = await sourceIdentity(input.source);
+            inspected = usableInspection(p.previousDetails, identity);
+            if (inspected)
+              Context.current().log.info(
+                'the previous attempt inspected this file, unchanged since: not reading it again',
+                {
+                  path: identity?.path,
+                },
+              );
+            else inspected = await inspectWith(input, p);
+            const done: FinishedInspection = { identity, result: inspected };
+            p.setDetails(() => ({ inspected: done }));
+            p.beat();
+            checksums = checksumsOf(inspected);
           }
-          return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
+          const up = await uploadWith(
+            { source: input.source, did: input.did, landingRse: input.landingRse, checksums, md5: input.md5 },
+            p,
+          );
+          return inspected ? { ...up, inspected } : up;
         }),
       );
     },

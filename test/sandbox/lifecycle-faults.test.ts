@@ -225,8 +225,18 @@ describe('file lifecycle under failures (real sandbox)', () => {
       });
       const { handle } = await startIngest(client.client, input, taskQueue);
       await waitForStep(handle, ['upload'], 120_000);
-      // Let some bytes go out, then kill -9: no graceful shutdown, no cleanup.
-      await new Promise((r) => setTimeout(r, 800));
+      // Once some bytes went out (the upload inspects the file first), kill -9: no graceful shutdown, no cleanup.
+      const temp = path.join(
+        layout().rseData('LANDING-1'),
+        'rucio',
+        path.dirname(hashLfnPath('user.demo', name)),
+        `.${name}.rucio-ingest-a1.part`,
+      );
+      const started = Date.now();
+      while (!fs.existsSync(temp) || fs.statSync(temp).size < 16 * 1024 * 1024) {
+        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       const leftovers = filesOnRse('LANDING-1', name);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { adler32 } from 'hash-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resumableChecksumMinBytes } from '../../src/activities/checksum-resume.js';
+import { resumableChecksumMinBytes, sourceIdentity, usableInspection } from '../../src/activities/checksum-resume.js';
 import { createActivities } from '../../src/activities/lifecycle.js';
 import { RucioClient } from '../../src/rucio/client.js';
 import { ChecksumAccumulator, checksumFile, type ChecksumCheckpoint } from '../../src/storage/checksum.js';
@@ -84,4 +84,29 @@ describe('inspectSource resumes from the heartbeat of a previous attempt', () =>
     const fourth = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000, attempt: 4, heartbeatDetails: stale });
     expect(await fourth.run(activities.inspectSource, input)).toEqual(full);
   }, 120_000);
+});
+
+describe('an upload that inspects reuses the inspection a previous attempt finished', () => {
+  const file = path.join(dir, 'inspected.bin');
+  fs.writeFileSync(file, randomBytes(1000));
+  const result = { bytes: 1000, adler32: '0a1b2c3d', md5: 'x', metadata: { run: 7 } };
+
+  it('for the same file unchanged since', async () => {
+    const identity = await sourceIdentity({ kind: 'local', path: file });
+    expect(identity).toMatchObject({ path: file, size: 1000 });
+    expect(usableInspection({ bytes: 5, inspected: { identity, result } }, identity)).toEqual(result);
+  });
+
+  it('not once the file changed, nor without a finished inspection, nor for a source on an RSE', async () => {
+    const before = (await sourceIdentity({ kind: 'local', path: file }))!;
+    fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const now = await sourceIdentity({ kind: 'local', path: file });
+    expect(usableInspection({ inspected: { identity: before, result } }, now)).toBeUndefined();
+    expect(usableInspection({ bytes: 500 }, now)).toBeUndefined();
+    expect(usableInspection(undefined, now)).toBeUndefined();
+    // A result that does not fit the file's size is not trusted either.
+    expect(usableInspection({ inspected: { identity: now, result: { ...result, bytes: 999 } } }, now)).toBeUndefined();
+    expect(await sourceIdentity({ kind: 'rse', rse: 'X', pfn: 'davs://h/p' })).toBeUndefined();
+    expect(await sourceIdentity({ kind: 'local', path: path.join(dir, 'missing') })).toBeUndefined();
+  });
 });

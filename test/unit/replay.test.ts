@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
  * kill, a permanent failure, `rucio` mode waiting on timers until a rule deadline, an origin-RSE source
  * released to Rucio's reaper; a batch's first and last page and a file it started, which reports its end to
  * the batch) must replay against the current workflow code. A change that would break
- * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`. A schedule's scans: one that took files, one that found nothing new, one whose file failed.
+ * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`. A schedule's scans: one that took files, one that found nothing new, one whose file failed. A batch whose starts roll (each
+ * file starts as soon as there is room), and files whose upload inspects the source first (landing only; a copy and a deletion).
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
