@@ -29,7 +29,7 @@ export function usableCheckpoint(
 ): ChecksumCheckpoint | undefined {
   const cp = (details as { checkpoint?: Partial<InspectCheckpoint> } | undefined)?.checkpoint;
   if (!cp || !cp.state) return undefined;
-  const same = cp.path === file.path && cp.size === file.size && cp.mtimeMs === file.mtimeMs && cp.md5 === file.md5;
+  const same = sameFile(cp, file) && cp.md5 === file.md5;
   const s = cp.state;
   const sane =
     typeof s.bytes === 'number' &&
@@ -47,10 +47,17 @@ export interface SourceIdentity {
   mtimeMs: number;
 }
 
+function sameFile(a: Partial<SourceIdentity>, b: SourceIdentity): boolean {
+  return a.path === b.path && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** The source's size and checksums, and with a sidecar or schema its final metadata. */
+export type Inspected = Checksums & { metadata?: Record<string, string | number | boolean> };
+
 /** A finished inspection as an upload's heartbeat carries it, with the file it was made of. */
 export interface FinishedInspection {
   identity?: SourceIdentity;
-  result: Checksums & { metadata?: Record<string, string | number | boolean> };
+  result: Inspected;
 }
 
 /**
@@ -67,15 +74,10 @@ export async function sourceIdentity(source: Source): Promise<SourceIdentity | u
  * The inspection a previous attempt of the same upload finished, if it was of this very file unchanged
  * since (same path, size and modification time); otherwise the file is inspected again.
  */
-export function usableInspection(
-  details: unknown,
-  now: SourceIdentity | undefined,
-): FinishedInspection['result'] | undefined {
+export function usableInspection(details: unknown, now: SourceIdentity | undefined): Inspected | undefined {
   const prev = (details as { inspected?: Partial<FinishedInspection> } | undefined)?.inspected;
-  const was = prev?.identity;
-  if (!now || !was || !prev.result) return undefined;
-  const same = was.path === now.path && was.size === now.size && was.mtimeMs === now.mtimeMs;
+  if (!now || !prev?.identity || !prev.result) return undefined;
   const r = prev.result;
   const sane = typeof r.adler32 === 'string' && r.bytes === now.size;
-  return same && sane ? r : undefined;
+  return sameFile(prev.identity, now) && sane ? r : undefined;
 }

@@ -20,6 +20,8 @@ import {
   usableCheckpoint,
   usableInspection,
   type FinishedInspection,
+  type Inspected,
+  type SourceIdentity,
 } from './checksum-resume.js';
 import { fileMetadata, type MetaInputs } from './file-metadata.js';
 import { tempSiblingUrl } from '../storage/url.js';
@@ -46,9 +48,6 @@ export type InspectInput = {
   /** Pre-flight first, in this step (one activity fewer a file). */
   preflight?: PreflightInput;
 } & MetaInputs;
-
-/** The source's size and checksums, and with a sidecar or schema its final metadata. */
-export type Inspected = Checksums & { metadata?: Record<string, string | number | boolean> };
 
 interface UploadInput {
   source: Source;
@@ -240,25 +239,25 @@ export function createActivities(deps: ActivityDeps) {
    * Step 1: size and checksums of the source, refusing what cannot be a complete file; with a sidecar or
    * a schema, the file's final metadata too (checked before any byte moves).
    */
-  async function inspectWith(input: InspectInput, p: Progress): Promise<Inspected> {
+  async function inspectWith(
+    input: InspectInput,
+    p: Progress,
+  ): Promise<{ inspected: Inspected; identity?: SourceIdentity }> {
     if (input.preflight) await preflightChecks(input.preflight);
     if (input.refused) throw permanent(input.refused.message, input.refused.code);
     const metadata = await fileMetadata(input, sourceUrl(input.source));
     let sums: Checksums;
+    let identity: SourceIdentity | undefined;
     if (input.source.kind === 'local') {
-      const st = await fs.stat(input.source.path).catch((err: NodeJS.ErrnoException) => {
-        throw permanent(
-          `source ${input.source.kind === 'local' ? input.source.path : ''} cannot be read: ${err.code ?? err.message}`,
-          'SourceNotReadable',
-        );
+      const source = input.source.path;
+      const st = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
+        throw permanent(`source ${source} cannot be read: ${err.code ?? err.message}`, 'SourceNotReadable');
       });
-      if (!st.isFile()) throw permanent(`source ${input.source.path} is not a regular file`, 'SourceNotReadable');
-      await fs.access(input.source.path, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-        throw permanent(
-          `source ${input.source.kind === 'local' ? input.source.path : ''} is not readable: ${err.code}`,
-          'SourceNotReadable',
-        );
+      if (!st.isFile()) throw permanent(`source ${source} is not a regular file`, 'SourceNotReadable');
+      await fs.access(source, fs.constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+        throw permanent(`source ${source} is not readable: ${err.code}`, 'SourceNotReadable');
       });
+      identity = { path: source, size: st.size, mtimeMs: st.mtimeMs };
       const file = { path: input.source.path, size: st.size, mtimeMs: st.mtimeMs, md5: input.md5 };
       const resumeFrom = usableCheckpoint(p.previousDetails, file);
       if (resumeFrom) {
@@ -297,7 +296,7 @@ export function createActivities(deps: ActivityDeps) {
         'EmptySource',
       );
     }
-    return metadata ? { ...sums, metadata } : sums;
+    return { inspected: metadata ? { ...sums, metadata } : sums, identity };
   }
 
   /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
@@ -340,7 +339,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Step 1 as an activity of its own (workflows started before the upload took it over). */
     async inspectSource(input: InspectInput): Promise<Inspected> {
-      return classify(() => heartbeating((p) => inspectWith(input, p)));
+      return classify(() => heartbeating(async (p) => (await inspectWith(input, p)).inspected));
     },
 
     /**
@@ -355,16 +354,13 @@ export function createActivities(deps: ActivityDeps) {
           let checksums: Checksums;
           if ('checksums' in input) checksums = input.checksums;
           else {
-            const identity = await sourceIdentity(input.source);
-            inspected = usableInspection(p.previousDetails, identity);
+            // Only a retry can find a finished inspection in its heartbeat details (then the file is statted).
+            const now = p.attempt > 1 ? await sourceIdentity(input.source) : undefined;
+            inspected = usableInspection(p.previousDetails, now);
+            let identity = now;
             if (inspected)
-              Context.current().log.info(
-                'the previous attempt inspected this file, unchanged since: not reading it again',
-                {
-                  path: identity?.path,
-                },
-              );
-            else inspected = await inspectWith(input, p);
+              Context.current().log.info('inspected by the previous attempt, unchanged since', { path: now?.path });
+            else ({ inspected, identity } = await inspectWith(input, p));
             const done: FinishedInspection = { identity, result: inspected };
             p.setDetails(() => ({ inspected: done }));
             p.beat();

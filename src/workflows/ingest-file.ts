@@ -191,7 +191,11 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     if (fold) {
       enter('upload');
       const r = await transfer.upload({ ...inspection, did, landingRse: input.landingRse });
-      if (!('inspected' in r) || !r.inspected) throw ApplicationFailure.nonRetryable('upload returned no inspection');
+      if (!('inspected' in r) || !r.inspected)
+        throw ApplicationFailure.nonRetryable(
+          'the upload returned no inspection: a worker of an older version ran it. Run workers of one version on the task queue, then run the same command again.',
+          'WorkerVersionMismatch',
+        );
       ({ metadata, ...checksums } = r.inspected);
       progress.checksums = checksums;
       up = r;
