@@ -393,9 +393,9 @@ export function createActivities(deps: ActivityDeps) {
         await datasets.ensure(input.dataset, input.containers);
         // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
         if (input.origin) await bulk.addReplica(input.origin.rse, { ...file, pfn: input.origin.pfn });
-        await bulk.addReplica(input.landingRse, file);
+        // DID, landing replica and attachment in one call, shared with the other files in flight.
+        await datasets.registerFile(input.landingRse, input.dataset, input.containers, file);
         if (Object.keys(input.metadata).length > 0) await bulk.setMetadata(did, input.metadata);
-        await datasets.attachFiles(input.dataset, input.containers, [did]);
         const landingRuleId = input.landingRule
           ? (
               await bulk.addRule(
@@ -426,6 +426,8 @@ export function createActivities(deps: ActivityDeps) {
       md5: boolean;
       /** Add the target's rule in this step too, once its replicas are registered (OK at once). */
       addRule?: boolean;
+      /** The file's dataset: each copy is registered through it, in one call (runs started earlier send none). */
+      dataset?: { did: Did; containers: Did[] };
     }) {
       return classify(() =>
         heartbeating(async (p) => {
@@ -457,7 +459,8 @@ export function createActivities(deps: ActivityDeps) {
               adler32: input.checksums.adler32,
               md5: input.checksums.md5,
             };
-            await bulk.addReplica(rse, file);
+            if (input.dataset) await datasets.registerFile(rse, input.dataset.did, input.dataset.containers, file);
+            else await bulk.addReplica(rse, file);
             copied.push({ rse, mode: res.mode });
           }
           const ruleId = input.addRule

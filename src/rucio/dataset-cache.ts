@@ -3,6 +3,7 @@ import { attach, type Did } from './dids.js';
 import { ensureDataset } from './ensure.js';
 import { RucioError } from './errors.js';
 import type { RucioBulk } from './bulk.js';
+import type { NewReplica } from './replicas.js';
 
 /**
  * Datasets (with their container chains) this process ensured recently: thousands of files of one night
@@ -35,11 +36,23 @@ export class DatasetCache {
 
   /** Attach files to an ensured dataset (idempotent, as `attach`). */
   async attachFiles(dataset: Did, containers: Did[], files: Did[]): Promise<void> {
-    await this.ensure(dataset, containers);
-    const send = () =>
+    await this.#inEnsured(dataset, containers, () =>
       this.bulk && files.length === 1
         ? this.bulk.attach(dataset, files[0]!)
-        : attach(this.rucio, [{ to: dataset, dids: files }]);
+        : attach(this.rucio, [{ to: dataset, dids: files }]),
+    );
+  }
+
+  /** Register a file on deterministic `rse` and attach it to its ensured dataset, in one call (`RucioBulk.register`). */
+  async registerFile(rse: string, dataset: Did, containers: Did[], file: NewReplica): Promise<void> {
+    if (!this.bulk) throw new Error('DatasetCache.registerFile needs a RucioBulk');
+    const bulk = this.bulk;
+    await this.#inEnsured(dataset, containers, () => bulk.register(rse, dataset, file));
+  }
+
+  /** `send` once the dataset is ensured; if the dataset vanished while cached, ensure it again and resend once. */
+  async #inEnsured(dataset: Did, containers: Did[], send: () => Promise<void>): Promise<void> {
+    await this.ensure(dataset, containers);
     try {
       await send();
     } catch (err) {

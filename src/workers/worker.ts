@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities/lifecycle.js';
 import { createScanActivities } from '../activities/scan.js';
 import { createBatchActivities } from '../activities/batch.js';
+import { createReportActivities } from '../activities/report.js';
 import { RucioClient } from '../rucio/client.js';
 import { defaultTaskQueue } from '../shared/ingest-input.js';
 
@@ -98,6 +99,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     activities: {
       ...createActivities({ rucio, account: rucio.config.account }),
       ...createBatchActivities({ client }),
+      ...createReportActivities({ client }),
       ...createScanActivities(),
     },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,

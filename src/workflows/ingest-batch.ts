@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { BatchActivities, PageItem } from '../activities/batch.js';
 import type { BatchInput, BatchState, BatchStatus, FileReport } from '../shared/batch-input.js';
-import { batchStatusQuery, fileFinished } from './batch-signals.js';
+import { batchStatusQuery, fileFinished, filesFinished } from './batch-signals.js';
 import { saKeys as keys } from './search-attribute-keys.js';
 
 const act = proxyActivities<BatchActivities>({
@@ -97,6 +97,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
   };
 
   setHandler(fileFinished, settle);
+  setHandler(filesFinished, (reports) => reports.forEach(settle));
   setHandler(batchStatusQuery, status);
 
   /** Ask Temporal how files in flight ended when they cannot (attached) or did not (lost) report. */

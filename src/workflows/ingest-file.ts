@@ -16,6 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
+import type { ReportActivities } from '../activities/report.js';
 import type { IngestInput, QosTarget } from '../shared/ingest-input.js';
 import type { Checksums } from '../storage/types.js';
 import type { FileReport } from '../shared/batch-input.js';
@@ -94,6 +95,14 @@ const localCatalogue = proxyLocalActivities<LifecycleActivities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
+// A file's end goes to its batch from the worker, inside the workflow task that ends the file, joined with
+// the reports of the other files ending on that worker (one signal for many): no signal command, no
+// workflow task for its answer. Duplicates are harmless (the batch ignores a report it has).
+const localReport = proxyLocalActivities<ReportActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
 type CatalogueStep = 'register' | 'addRule' | 'ruleStatus' | 'removeTrigger';
 type Catalogue = {
   [K in CatalogueStep]: (input: Parameters<LifecycleActivities[K]>[0]) => ReturnType<LifecycleActivities[K]>;
@@ -163,7 +172,9 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // Newest runs inspect the source in the upload activity (one activity, one step upsert fewer a file) and
   // show the register step only when its local activity gives way to a regular one (Rucio failing): a
   // quick registration runs inside the workflow task that ends the file, where no one sees the step.
-  const fold = patched('upload-inspects');
+  // Newest runs report their end through the worker (reportToBatch): one marker for all of the above.
+  const batchedReport = patched('batched-report');
+  const fold = batchedReport || patched('upload-inspects');
   const local = fold || patched('local-catalogue');
   const lean = local || patched('lean-steps');
   const cat: Catalogue = fold
@@ -245,6 +256,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
           checksums,
           md5: input.md5,
           addRule: lean,
+          dataset: { did: input.dataset, containers: input.containers },
         });
         t.rses = rep.rses;
         t.ruleId = rep.ruleId;
@@ -294,7 +306,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       if (t.problem) log.warn('trigger file kept', { problem: t.problem });
     }
     enter('done');
-    await reportToBatch(local, { outcome: 'done', bytes: checksums.bytes });
+    await reportToBatch(local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
     if (isCancellation(err) && (local || patched('cancel-cleanup'))) {
@@ -309,7 +321,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         });
         progress.step = 'cancelled';
         upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
-        await reportToBatch(local, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
+        await reportToBatch(local, batchedReport, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
       });
       throw err;
     }
@@ -319,7 +331,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
-    await reportToBatch(local, {
+    await reportToBatch(local, batchedReport, {
       outcome: 'failed',
       bytes: progress.checksums?.bytes ?? 0,
       problem: progress.problemCode ?? problemCode(err),
@@ -333,16 +345,31 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
  * ID only: the batch continues-as-new, and the signal reaches its current run. A batch gone (terminated)
  * must not fail the file.
  */
-async function reportToBatch(implied: boolean, report: Omit<FileReport, 'workflowId'>): Promise<void> {
+async function reportToBatch(
+  implied: boolean,
+  throughWorker: boolean,
+  report: Omit<FileReport, 'workflowId'>,
+): Promise<void> {
   const parent = workflowInfo().parent;
   if (!parent || !(implied || patched('report-to-batch'))) return;
+  const full: FileReport = { ...report, workflowId: workflowInfo().workflowId };
   // Awaited: a signal command sent with the workflow's completion is not delivered (measured: the batch
   // learned of such files only from its reconciliation, ten minutes later).
-  const send = () =>
-    getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, {
-      ...report,
-      workflowId: workflowInfo().workflowId,
-    });
+  const signal = () => getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, full);
+  const send = async () => {
+    if (throughWorker) {
+      try {
+        const r = await localReport.reportToBatch({ batchWorkflowId: parent.workflowId, report: full });
+        if (!r.delivered) log.warn('the batch has ended: report not delivered', { batch: parent.workflowId });
+        return;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // The worker could not reach Temporal's frontend a few times: the workflow's own signal is durable.
+        log.warn('report through the worker failed: signalling the batch', { error: describe(err) });
+      }
+    }
+    await signal();
+  };
   try {
     // A cancel that arrives while the last step still finishes (its activity completed rather than
     // stopped: the origin may be gone) leaves the file done; the report must still go out, or the batch

@@ -133,6 +133,82 @@ describe('RucioBulk.addReplica', () => {
   });
 });
 
+describe('RucioBulk.register', () => {
+  const datasets: Did[] = [0, 1].map((k) => ({ scope, name: `bulk-reg-ds${k}-${run}` }));
+  const files = Array.from({ length: N }, (_, i) => fileOf(`bulk-reg-${run}-${i}.dat`, 40 + i));
+  const datasetOf = (i: number) => datasets[i % 2]!;
+
+  it(`${N} callers over 2 datasets: 1 REST call registers DIDs, replicas and attachments; again: 1 call, nothing changes`, async () => {
+    for (const d of datasets) await addCollection(rucio, d, 'DATASET');
+    const first = await counted(`register x${N} (new, 2 datasets)`, () =>
+      concurrently(N, (i) => bulk.register('LANDING-1', datasetOf(i), files[i]!)),
+    );
+    values(first.value);
+    expect(first.calls).toEqual(['POST /dids/attachments 201']);
+    const listed = await collect(listReplicas(rucio, files));
+    expect(listed).toHaveLength(N);
+    for (const r of listed) {
+      const f = files.find((x) => x.name === r.name)!;
+      expect(r).toMatchObject({ bytes: f.bytes, adler32: f.adler32, md5: f.md5 });
+      expect(r.states).toEqual({ 'LANDING-1': 'AVAILABLE' });
+    }
+    for (const [k, d] of datasets.entries()) {
+      const content = await collect(listContent(rucio, d));
+      expect(content.map((c) => c.name).sort()).toEqual(
+        files
+          .filter((_, i) => i % 2 === k)
+          .map((f) => f.name)
+          .sort(),
+      );
+    }
+
+    const again = await counted(`register x${N} (retry, all there)`, () =>
+      concurrently(N, (i) => bulk.register('LANDING-1', datasetOf(i), files[i]!)),
+    );
+    values(again.value);
+    expect(again.calls).toEqual(['POST /dids/attachments 201']);
+    expect(await collect(listReplicas(rucio, files))).toHaveLength(N);
+    expect(await collect(listContent(rucio, datasets[0]!))).toHaveLength(N / 2);
+  });
+
+  it('a name registered with other content fails only its caller, before anything of it is written', async () => {
+    const more = Array.from({ length: 20 }, (_, i) => fileOf(`bulk-reg2-${run}-${i}.dat`));
+    const conflicting = fileOf(files[3]!.name, files[3]!.bytes); // same name and size, other content
+    const res = await counted('register x21 (1 conflicting checksum)', () =>
+      Promise.allSettled([
+        ...more.map((f) => bulk.register('SAFE-1', datasets[0]!, f)),
+        bulk.register('SAFE-1', datasets[0]!, conflicting),
+      ]),
+    );
+    expect(reason(res.value[20])).toMatchObject({ exceptionClass: 'ChecksumMismatch' });
+    expect(res.value.slice(0, 20).every((s) => s.status === 'fulfilled')).toBe(true);
+    // Refused as a whole, then each file the careful way (list, add, read back, attach).
+    expect(res.calls[0]).toBe('POST /dids/attachments 412'); // FileConsistencyMismatch
+    const onSafe = await collect(listReplicas(rucio, [...more, files[3]!]));
+    expect(
+      onSafe
+        .filter((r) => r.states?.['SAFE-1'] === 'AVAILABLE')
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(more.map((f) => f.name).sort());
+    expect(onSafe.find((r) => r.name === files[3]!.name)?.adler32).toBe(files[3]!.adler32);
+  });
+
+  it('a missing dataset fails its own callers only', async () => {
+    const noDataset: Did = { scope, name: `bulk-reg-nods-${run}` };
+    const f = Array.from({ length: 5 }, (_, i) => fileOf(`bulk-reg3-${run}-${i}.dat`));
+    const res = await Promise.allSettled([
+      ...f.slice(0, 3).map((x) => bulk.register('LANDING-1', datasets[1]!, x)),
+      ...f.slice(3).map((x) => bulk.register('LANDING-1', noDataset, x)),
+    ]);
+    expect(res.slice(0, 3).every((s) => s.status === 'fulfilled')).toBe(true);
+    for (const s of res.slice(3)) {
+      expect(reason(s)).toMatchObject({ exceptionClass: 'DataIdentifierNotFound' });
+      expect(reason(s).message).toContain(noDataset.name);
+    }
+  });
+});
+
 describe('RucioBulk.attach, setMetadata, listReplicas', () => {
   const files = Array.from({ length: N }, (_, i) => fileOf(`bulk-att-${run}-${i}.dat`));
   const dataset: Did = { scope, name: `bulk-att-ds-${run}` };

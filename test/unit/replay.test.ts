@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
  * released to Rucio's reaper; a batch's first and last page and a file it started, which reports its end to
  * the batch) must replay against the current workflow code. A change that would break
  * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`. A schedule's scans: one that took files, one that found nothing new, one whose file failed. A batch whose starts roll (each
- * file starts as soon as there is room), and files whose upload inspects the source first (landing only; a copy and a deletion).
+ * file starts as soon as there is room), and files whose upload inspects the source first (landing only; a copy and a deletion). Files that report their end
+ * through the worker (a local activity, one `filesFinished` signal for many files), and a batch receiving those.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
