@@ -45,7 +45,16 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Socket idle timeout: no byte either way for this long fails the request (retryable). */
   idleTimeoutMs?: number;
+  /** A new connection's TLS handshake not done in this long: sent again on another one (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
+
+/**
+ * XRootD 5.5.3 under load sometimes never finishes a TLS handshake it accepted (its log: `SSL_shutdown:
+ * shutdown while in init`, and the connection dropped a minute later): without a limit of its own the request
+ * waits out its idle timeout (60 s) and then the activity's retry. A handshake takes milliseconds here.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface HttpResponse {
   status: number;
@@ -54,11 +63,12 @@ export interface HttpResponse {
 }
 
 /**
- * A request failed with a reset on a kept-alive socket before any answer: the server had closed it
- * (XRootD 5.5 closes its end after an error answer, e.g. a 404). Nothing reached the server, so even a
- * PUT may be sent again, on a fresh socket (Node's documented pattern for `request.reusedSocket`).
+ * A request that never reached the server, so even a PUT may be sent again, on a fresh socket: a reset on a
+ * kept-alive socket before any answer (the server had closed it: XRootD 5.5 closes its end after an error
+ * answer, e.g. a 404; Node's documented pattern for `request.reusedSocket`), or a TLS handshake that did not
+ * finish in time (HANDSHAKE_TIMEOUT_MS).
  */
-export class StaleSocketError extends StorageError {
+export class UnsentRequestError extends StorageError {
   constructor(from: StorageError) {
     super(from.message, 'retryable', from.code, from.status);
   }
@@ -73,7 +83,7 @@ export async function startRequest(req: HttpRequest, send?: (r: ClientRequest) =
   try {
     return await startOnce(req, (r) => r.end());
   } catch (err) {
-    if (!(err instanceof StaleSocketError) || req.signal?.aborted) throw err;
+    if (!(err instanceof UnsentRequestError) || req.signal?.aborted) throw err;
     return startOnce(req, (r) => r.end());
   }
 }
@@ -82,7 +92,21 @@ function startOnce(req: HttpRequest, send: (r: ClientRequest) => void): Promise<
   const what = `${req.method} ${req.url}`;
   return new Promise<HttpResponse>((resolve, reject) => {
     const r = https.request(req.url, { method: req.method, agent: req.agent, signal: req.signal });
-    r.on('socket', (socket) => keepRelayingDrain(r, socket));
+    const handshakeMs = req.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    let handshakeStuck = false;
+    r.on('socket', (socket) => {
+      keepRelayingDrain(r, socket);
+      if (r.reusedSocket) return;
+      const timer = setTimeout(() => {
+        handshakeStuck = true;
+        r.destroy(
+          Object.assign(new Error(`TLS handshake not finished after ${handshakeMs} ms`), { code: 'ETIMEDOUT' }),
+        );
+      }, handshakeMs);
+      const done = () => clearTimeout(timer);
+      socket.once('secureConnect', done);
+      socket.once('close', done);
+    });
     for (const [k, v] of Object.entries(req.headers ?? {})) r.setHeader(k, v);
     if (req.idleTimeoutMs) {
       r.setTimeout(req.idleTimeoutMs, () =>
@@ -103,7 +127,7 @@ function startOnce(req: HttpRequest, send: (r: ClientRequest) => void): Promise<
       const e = toStorageError(err, what);
       const code = (err as NodeJS.ErrnoException).code;
       const reset = code === 'ECONNRESET' || code === 'EPIPE';
-      reject(reset && !answered && r.reusedSocket ? new StaleSocketError(e) : e);
+      reject((reset && !answered && r.reusedSocket) || handshakeStuck ? new UnsentRequestError(e) : e);
     });
     send(r);
   });

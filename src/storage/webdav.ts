@@ -8,7 +8,7 @@ import {
   agentFor,
   httpCall,
   readText,
-  StaleSocketError,
+  UnsentRequestError,
   startRequest,
   type HttpResponse,
   type TlsOptions,
@@ -217,7 +217,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     try {
       return await this.putOnce(source, url, opts);
     } catch (err) {
-      if (!(err instanceof StaleSocketError) || opts.signal?.aborted) throw err;
+      if (!(err instanceof UnsentRequestError) || opts.signal?.aborted) throw err;
       return this.putOnce(source, url, opts);
     }
   }

@@ -1,0 +1,63 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/storage/errors.js';
+import { agentFor, httpCall, UnsentRequestError } from '../../src/storage/http.js';
+import { startTlsServer } from '../fixtures/tls-server.js';
+
+// A server that accepts TCP connections and never answers the TLS ClientHello: what XRootD 5.5.3 does now and
+// then under load. A request there must fail after the handshake limit (and one resend on a fresh
+// connection), not after its 60 s idle timeout.
+describe('a TLS handshake that never finishes', () => {
+  const sockets: net.Socket[] = [];
+  let silent: net.Server;
+  let port = 0;
+  beforeAll(async () => {
+    silent = net.createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    port = (silent.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  });
+
+  it('fails retryably after the limit, having tried a second connection', async () => {
+    const started = Date.now();
+    const err = await httpCall({
+      method: 'HEAD',
+      url: `https://127.0.0.1:${port}/a/file`,
+      agent: agentFor({ ca: [] }),
+      idleTimeoutMs: 60_000,
+      handshakeTimeoutMs: 300,
+    }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(err).toBeInstanceOf(UnsentRequestError);
+    expect(err).toMatchObject({ kind: 'retryable', code: 'ETIMEDOUT' });
+    expect((err as StorageError).message).toMatch(/TLS handshake not finished after 300 ms/);
+    expect(sockets).toHaveLength(2);
+  });
+});
+
+describe('a handshake that finishes, then a slow answer', () => {
+  let srv: Awaited<ReturnType<typeof startTlsServer>>;
+  beforeAll(async () => {
+    srv = await startTlsServer((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'Content-Length': '0' });
+        res.end();
+      }, 800);
+    });
+  });
+  afterAll(() => srv.close());
+
+  it('is not cut by the handshake limit', async () => {
+    const res = await httpCall({
+      method: 'HEAD',
+      url: `${srv.base.replace('davs://', 'https://')}/slow`,
+      agent: agentFor({ ca: srv.ca }),
+      idleTimeoutMs: 10_000,
+      handshakeTimeoutMs: 300,
+    });
+    expect(res.status).toBe(200);
+  });
+});
