@@ -47,6 +47,8 @@ export interface HttpRequest {
   idleTimeoutMs?: number;
   /** A new connection's TLS handshake not done in this long: sent again on another one (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** httpCall: an idempotent request without an answer in `idleTimeoutMs` is sent once more, on a fresh connection. */
+  retryOnTimeout?: boolean;
 }
 
 /**
@@ -157,7 +159,8 @@ const IDEMPOTENT = new Set(['HEAD', 'GET', 'DELETE', 'MKCOL', 'PROPFIND', 'OPTIO
 
 /**
  * A whole request with a small (or no) answer body. Idempotent requests are retried once on a reset:
- * servers (XRootD among them) close kept-alive connections at will, and a reused socket then hangs up.
+ * servers (XRootD among them) close kept-alive connections at will, and a reused socket then hangs up;
+ * and, with `retryOnTimeout`, once when no answer came in time.
  */
 export async function httpCall(req: HttpRequest): Promise<HttpResponse & { text: string }> {
   for (let attempt = 1; ; attempt++) {
@@ -165,8 +168,9 @@ export async function httpCall(req: HttpRequest): Promise<HttpResponse & { text:
       const res = await startRequest(req);
       return { ...res, text: await readText(res.body, 64 * 1024) };
     } catch (err) {
-      const reset = err instanceof StorageError && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      if (!reset || attempt > 1 || !IDEMPOTENT.has(req.method) || req.signal?.aborted) throw err;
+      const code = err instanceof StorageError ? err.code : undefined;
+      const again = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ETIMEDOUT' && req.retryOnTimeout);
+      if (!again || attempt > 1 || !IDEMPOTENT.has(req.method) || req.signal?.aborted) throw err;
     }
   }
 }

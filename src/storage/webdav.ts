@@ -36,8 +36,13 @@ import { verifyObject } from './verify.js';
 /** The shortest no-progress timeout of a third-party copy: several performance-marker intervals. */
 const TPC_MIN_NO_PROGRESS_MS = 20_000;
 
-/** Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer should come quickly. */
-const META_TIMEOUT_MS = 60_000;
+/**
+ * Short metadata calls (HEAD, DELETE, MOVE, MKCOL): an answer comes in milliseconds. XRootD 5.5.3 under load
+ * now and then takes a request in (its log shows the login) and never serves it: one without an answer in
+ * this long is sent again on a fresh connection (idempotent ones; the others fail, retryably), where 60 s
+ * then the activity's retry made the tail of a batch.
+ */
+const META_TIMEOUT_MS = 20_000;
 
 /**
  * Want-Digest HEADs in flight per endpoint (host:port), shared by all adapters of this process. A server
@@ -389,6 +394,8 @@ export class WebDavAdapter implements FullStorageAdapter {
       agent: this.agent,
       signal,
       idleTimeoutMs: timeoutMs,
+      // A digest is computed before the answer: its (longer) timeout is no sign of a lost request.
+      retryOnTimeout: timeoutMs === META_TIMEOUT_MS,
     });
     this.remember(url, res);
     return res;

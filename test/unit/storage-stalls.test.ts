@@ -38,6 +38,33 @@ describe('a TLS handshake that never finishes', () => {
   });
 });
 
+// A server that takes a request in and never answers it (XRootD 5.5.3 now and then, under load).
+describe('a request taken in and never answered', () => {
+  let srv: Awaited<ReturnType<typeof startTlsServer>>;
+  const seen: string[] = [];
+  beforeAll(async () => {
+    srv = await startTlsServer((req) => void seen.push(`${req.method} ${req.url}`));
+  });
+  afterAll(() => srv.close());
+
+  it('is sent once more on a fresh connection when asked, then fails retryably', async () => {
+    const req = {
+      url: `${srv.base.replace('davs://', 'https://')}/lost`,
+      agent: agentFor({ ca: srv.ca }),
+      idleTimeoutMs: 300,
+    };
+    const once = await httpCall({ ...req, method: 'HEAD' }).catch((e: unknown) => e);
+    expect(once).toMatchObject({ kind: 'retryable', code: 'ETIMEDOUT' });
+    expect(seen).toEqual(['HEAD /lost']);
+    const twice = await httpCall({ ...req, method: 'HEAD', retryOnTimeout: true }).catch((e: unknown) => e);
+    expect(twice).toMatchObject({ kind: 'retryable', code: 'ETIMEDOUT' });
+    expect(seen).toEqual(['HEAD /lost', 'HEAD /lost', 'HEAD /lost']);
+    // Not idempotent: never sent twice.
+    await httpCall({ ...req, method: 'MOVE', retryOnTimeout: true }).catch(() => undefined);
+    expect(seen.filter((s) => s.startsWith('MOVE'))).toHaveLength(1);
+  });
+});
+
 describe('a handshake that finishes, then a slow answer', () => {
   let srv: Awaited<ReturnType<typeof startTlsServer>>;
   beforeAll(async () => {
