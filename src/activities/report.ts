@@ -3,20 +3,16 @@ import { Coalescer } from '../rucio/coalescer.js';
 import type { FileReport } from '../shared/batch-input.js';
 import { filesFinished } from '../workflows/batch-signals.js';
 
-export interface ReportOptions {
-  /** How long a report waits for others to the same batch (default 25 ms, as the Rucio bulk calls). */
-  windowMs?: number;
-}
-
 /**
  * How files tell their batch they ended. Files in flight on one worker share one signal per batch
  * (`filesFinished`, up to 500 reports): the batch runs one workflow task for many files, where a signal
  * from each file's workflow cost the file two events and a workflow task, and the batch a task per file.
  * The coalescer comes from the Rucio client; it is generic (gather per key, one call, each caller its answer).
  */
-export function createReportActivities(deps: { client: Client } & ReportOptions) {
+export function createReportActivities(deps: { client: Client }) {
   const signals = new Coalescer<FileReport, void>({
-    windowMs: deps.windowMs ?? 25,
+    // A report waits up to 25 ms for others to the same batch, as the Rucio bulk calls do.
+    windowMs: 25,
     maxItems: 500,
     // One signal of a batch at a time: the others gather meanwhile.
     maxInFlight: 1,
