@@ -52,9 +52,10 @@ export interface HttpRequest {
 }
 
 /**
- * XRootD 5.5.3 under load sometimes never finishes a TLS handshake it accepted (its log: `SSL_shutdown:
- * shutdown while in init`, and the connection dropped a minute later): without a limit of its own the request
- * waits out its idle timeout (60 s) and then the activity's retry. A handshake takes milliseconds here.
+ * A handshake takes milliseconds. One that is not done in this long (a server too busy to accept, or one that
+ * has stopped serving that connection: XRootD 5.5.3 logged `SSL_shutdown: shutdown while in init` as such
+ * connections went) is given up: the request never left, so it is sent on a fresh connection at once rather
+ * than waiting out its idle timeout and then the activity's retry.
  */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
