@@ -149,7 +149,7 @@ export function createActivities(deps: ActivityDeps) {
   // RSE that arrive within a few milliseconds, one attachment call per dataset, one rule call per rule shape.
   const bulk = deps.bulk ?? new RucioBulk(rucio, bulkOptions());
   // Files of one dataset arrive by the thousand: ensure it once per few minutes, not once a file.
-  const datasets = new DatasetCache(rucio, undefined, bulk);
+  const datasets = new DatasetCache(rucio, bulk);
 
   function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
     return rseCache.pfn(rse, did, scheme, operation);

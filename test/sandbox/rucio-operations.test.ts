@@ -14,6 +14,7 @@ import {
 import { ensureCollection, ensureDataset, ensureRule, registerReplicas } from '../../src/rucio/ensure.js';
 import { RucioError } from '../../src/rucio/errors.js';
 import { RseCache } from '../../src/rucio/rse-cache.js';
+import { RucioBulk } from '../../src/rucio/bulk.js';
 import { DatasetCache } from '../../src/rucio/dataset-cache.js';
 import { buildPfn, hashLfnPath } from '../../src/rucio/lfn2pfn.js';
 import {
@@ -344,17 +345,21 @@ describe('replicas', () => {
   });
 
   it('DatasetCache: a dataset is ensured once for many files, concurrently too', async () => {
-    const cache = new DatasetCache(rucio);
+    const bulk = new RucioBulk(rucio);
+    const cache = new DatasetCache(rucio, bulk);
     const ds = { scope, name: `ops-cache-ds-${run}` };
     const files = Array.from({ length: 4 }, (_, i) => fileOf(`ops-cache-${run}-${i}.dat`));
-    await registerReplicas(rucio, 'LANDING-1', files);
-    const attached = await counted('DatasetCache.attachFiles (4 files, concurrently)', () =>
-      Promise.all(files.map((f) => cache.attachFiles(ds, [], [f]))),
+    const attached = await counted('DatasetCache.registerFile (4 files, concurrently)', () =>
+      Promise.all(files.map((f) => cache.registerFile('LANDING-1', ds, [], f))),
     );
+    await bulk.close();
     expect(attached.calls.filter((c) => c.startsWith('POST /dids/user.demo/'))).toEqual([
       `POST /dids/user.demo/ops-cache-ds-${run} 201`,
     ]);
-    expect(attached.calls.filter((c) => c.startsWith('POST /dids/attachments'))).toHaveLength(4);
+    // The four files in flight share one registration call.
+    expect(attached.calls.filter((c) => c.startsWith('POST /dids/attachments'))).toEqual([
+      'POST /dids/attachments 201',
+    ]);
     expect((await collect(listContent(rucio, ds))).map((d) => d.name).sort()).toEqual(files.map((f) => f.name));
   });
 
