@@ -106,7 +106,7 @@ export class RucioBulk {
       identity: (i) =>
         JSON.stringify([i.file.scope, i.file.name, i.file.bytes, i.file.adler32, i.file.md5, i.file.pfn]),
       flush: (rse, items) => this.#flushReplicas(rse, items),
-      appliesToAll: (err) => hasClass(err, ['RSENotFound', 'RSEWriteBlocked', 'RSEOperationNotSupported']),
+      appliesToAll: (err) => hasClass(err, RSE_REFUSALS),
       blame: (err, _key, items) =>
         blameNamed(
           err,
@@ -201,16 +201,9 @@ export class RucioBulk {
    * or gone, a policy that does not let attachments register replicas), each file goes the careful way,
    * `addReplica` then `attach`, which says which file is at fault.
    */
-  register(rse: string, dataset: Did, file: NewReplica): Promise<void> {
-    let adler32: string;
-    try {
-      adler32 = normalizeAdler32(file.adler32);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (file.pfn !== undefined)
-      return Promise.reject(new Error('register: a PFN needs addReplica (non-deterministic RSE)'));
-    return this.#register.submit(rse, { dataset: pickDid(dataset), file: { ...file, adler32 } });
+  async register(rse: string, dataset: Did, file: NewReplica): Promise<void> {
+    if (file.pfn !== undefined) throw new Error('register: a PFN needs addReplica (non-deterministic RSE)');
+    return this.#register.submit(rse, { dataset: pickDid(dataset), file: withAdler32(file) });
   }
 
   /**
@@ -219,14 +212,8 @@ export class RucioBulk {
    * checksums is this caller's permanent `ChecksumMismatch`, found before anything is written. Coalesced per
    * RSE into one `POST /replicas/list`, one `POST /replicas` for the missing ones and one read-back list.
    */
-  addReplica(rse: string, file: NewReplica): Promise<Replica> {
-    let adler32: string;
-    try {
-      adler32 = normalizeAdler32(file.adler32);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#replicas.submit(rse, { rse, file: { ...file, adler32 } });
+  async addReplica(rse: string, file: NewReplica): Promise<Replica> {
+    return this.#replicas.submit(rse, { rse, file: withAdler32(file) });
   }
 
   /** Attach a file (or any DID) to `dataset`; `ignore_duplicate` makes it idempotent. Coalesced per dataset. */
@@ -292,7 +279,7 @@ export class RucioBulk {
     const names = new Map<string, number>();
     for (const it of items) names.set(didKey(it.file), (names.get(didKey(it.file)) ?? 0) + 1);
     const together = items.filter((it) => names.get(didKey(it.file)) === 1);
-    let sent = false;
+    const done = new Set<RegisterItem>();
     if (together.length > 0) {
       try {
         await this.#c.send('POST', '/dids/attachments', {
@@ -308,14 +295,14 @@ export class RucioBulk {
             })),
           },
         });
-        sent = true;
+        for (const it of together) done.add(it);
       } catch (err) {
-        if (isTransientError(err) || hasClass(err, ['RSENotFound'])) throw err;
+        if (isTransientError(err) || hasClass(err, RSE_REFUSALS)) throw err;
       }
     }
     return Promise.all(
       items.map(async (it) => {
-        if (sent && names.get(didKey(it.file)) === 1) return undefined;
+        if (done.has(it)) return undefined;
         try {
           await this.addReplica(rse, it.file);
           await this.attach(it.dataset, it.file);
@@ -451,6 +438,11 @@ export class RucioBulk {
   }
 }
 
+/** The file with its adler32 as Rucio compares it (a malformed one is the caller's permanent error). */
+function withAdler32(file: NewReplica): NewReplica & { adler32: string } {
+  return { ...file, adler32: normalizeAdler32(file.adler32) };
+}
+
 function files(items: ReplicaItem[]): NewReplica[] {
   return items.map((it) => it.file);
 }
@@ -479,6 +471,9 @@ function ruleKey(rule: NewRule, account: string): string {
     rule.sourceReplicaExpression ?? null,
   ]);
 }
+
+/** Refusals that concern the RSE, the same for every file of a call: not worth a per-file retry. */
+const RSE_REFUSALS = ['RSENotFound', 'RSEWriteBlocked', 'RSEOperationNotSupported'];
 
 function hasClass(err: unknown, classes: string[]): boolean {
   return err instanceof RucioError && classes.includes(err.exceptionClass);

@@ -385,7 +385,8 @@ export class WebDavAdapter implements FullStorageAdapter {
     url: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
-    timeoutMs = META_TIMEOUT_MS,
+    /** Longer than a metadata call's (a digest is computed before the answer): then not resent on timeout. */
+    timeoutMs?: number,
   ): Promise<HttpResponse & { text: string }> {
     const res = await httpCall({
       method,
@@ -393,9 +394,8 @@ export class WebDavAdapter implements FullStorageAdapter {
       headers: { ...this.auth.headers(), ...headers },
       agent: this.agent,
       signal,
-      idleTimeoutMs: timeoutMs,
-      // A digest is computed before the answer: its (longer) timeout is no sign of a lost request.
-      retryOnTimeout: timeoutMs === META_TIMEOUT_MS,
+      idleTimeoutMs: timeoutMs ?? META_TIMEOUT_MS,
+      retryOnTimeout: timeoutMs === undefined,
     });
     this.remember(url, res);
     return res;
