@@ -82,6 +82,11 @@ export const ingestInputSchema = z.object({
   trigger: z.string().min(1).optional(),
   /** The batch this file belongs to (the RucioBatch search attribute): for messages only. */
   batchId: z.string().optional(),
+  /**
+   * Workflow ID of the batch that started this file, where it reports its end. Set by the batch when its
+   * worker starts the file; a file started as the batch's child (older batches) finds its parent instead.
+   */
+  reportTo: z.string().optional(),
 });
 export type IngestInput = z.infer<typeof ingestInputSchema>;
 

@@ -15,6 +15,7 @@ import { createActivities } from '../activities/lifecycle.js';
 import { createScanActivities } from '../activities/scan.js';
 import { createBatchActivities } from '../activities/batch.js';
 import { createReportActivities } from '../activities/report.js';
+import { createStartActivities } from '../activities/start-files.js';
 import { RucioClient } from '../rucio/client.js';
 import { defaultTaskQueue } from '../shared/ingest-input.js';
 
@@ -83,7 +84,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
   installRuntime(cfg.metricsAddress, opts.logger);
   const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
   const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
-  // The batch's activities ask Temporal how files ended that did not report (a client of its own).
+  // The batch's activities start its files and ask how files ended that did not report (a client of its own).
   const clientConnection = await Connection.connect({ address: cfg.temporalAddress });
   const client = new Client({ connection: clientConnection, namespace: cfg.namespace });
   const source = workflowSource();
@@ -100,6 +101,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
       ...createActivities({ rucio, account: rucio.config.account }),
       ...createBatchActivities({ client }),
       ...createReportActivities({ client }),
+      ...createStartActivities({ client }),
       ...createScanActivities(),
     },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,

@@ -10,12 +10,14 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchActivities, PageItem } from '../activities/batch.js';
+import type { FileStart, StartActivities } from '../activities/start-files.js';
 import type { BatchInput, BatchState, BatchStatus, FileReport } from '../shared/batch-input.js';
 import { batchStatusQuery, fileFinished, filesFinished } from './batch-signals.js';
 import { saKeys as keys } from './search-attribute-keys.js';
@@ -24,6 +26,14 @@ const act = proxyActivities<BatchActivities>({
   startToCloseTimeout: '5m',
   // A manifest not (yet) visible on a worker's host or a Temporal hiccup: retried, the batch waits.
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+});
+
+// Files are started by the worker running the batch, many in one call: one marker in the batch's history
+// for all the files started at once. Starts are idempotent (workflow IDs), so a call retried after a lost
+// answer starts nothing twice; Temporal unreachable is waited out.
+const localStart = proxyLocalActivities<StartActivities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
 /** Attached files (another batch's, or `rucio-ingest file`'s) are polled this often; they never report here. */
@@ -50,8 +60,9 @@ function initialState(input: BatchInput): BatchState {
 
 /**
  * A batch of files: pages through its manifest, keeps at most `concurrency` file workflows in flight
- * (children abandoned on parent close, so they outlive each continue-as-new), counts how each ended from
- * their reports, and continues as new after each page so no run's history holds more than one page.
+ * (started by its worker, or as children abandoned on parent close in older batches, so they outlive each
+ * continue-as-new), counts how each ended from their reports, and continues as new after each page so no
+ * run's history holds more than one page.
  */
 export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
   const s: BatchState = input.state ?? initialState(input);
@@ -173,8 +184,42 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
     }
   };
 
-  // Batches started before this version await each group of starts together; a replay must do the same.
-  const rolling = patched('rolling-starts');
+  /** Files the worker starts (not children: see start-files.ts); each reports its end to this batch. */
+  const startGroup = async (group: PageItem[]) => {
+    for (const item of group) {
+      s.counts.taken += 1;
+      s.inFlight[item.workflowId] = { did: item.did, bytes: item.bytes, since: Date.now() };
+    }
+    // Not cancellable: a cancelled batch first learns which of these started, then cancels them.
+    const results: FileStart[] = await CancellationScope.nonCancellable(() =>
+      localStart.startFiles({
+        items: group,
+        taskQueue: input.taskQueue,
+        batchId: input.batchId,
+        reportTo: workflowInfo().workflowId,
+      }),
+    );
+    const bytes = new Map(group.map((i) => [i.workflowId, i.bytes]));
+    for (const r of results) {
+      const workflowId = r.workflowId;
+      if (r.outcome === 'completed') settle({ workflowId, outcome: 'done', bytes: bytes.get(workflowId) ?? 0 });
+      else if (r.outcome === 'done-before') {
+        s.counts.alreadyDone += 1;
+        settle({ workflowId, outcome: 'done', bytes: bytes.get(workflowId) ?? 0 });
+      } else if (r.outcome === 'attached') {
+        const f = s.inFlight[workflowId];
+        if (f) f.attached = true;
+      } else if (r.outcome === 'failed') {
+        settle({ workflowId, outcome: 'failed', bytes: 0, problem: r.problem ?? 'StartFailed' });
+        log.warn('file workflow could not be started', { workflowId, problem: r.problem });
+      }
+    }
+  };
+
+  // Batches started before these versions start children (or await each group of starts together); a
+  // replay must do the same. The newest marker implies rolling starts.
+  const workerStarts = patched('worker-starts');
+  const rolling = workerStarts || patched('rolling-starts');
   const starting = new Set<Promise<void>>();
   /** A start that failed in a way startOne does not settle (the batch's cancellation). */
   let startFailure: unknown;
@@ -198,7 +243,14 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
       if (startFailure !== undefined) throw startFailure;
       const room = input.concurrency - inFlightCount();
       const group = page.splice(0, room);
-      if (rolling) {
+      if (workerStarts) {
+        const p: Promise<void> = startGroup(group)
+          .catch((err: unknown) => {
+            startFailure ??= err;
+          })
+          .finally(() => starting.delete(p));
+        starting.add(p);
+      } else if (rolling) {
         // Each start goes on alone: a file that ends makes room for the next at once. Awaiting the whole
         // group held every new start until the slowest child of the group had started (measured: 200
         // children took 22 s to start on a busy dev server, while the files already done left the
@@ -230,6 +282,8 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
     // Cancelled: start nothing more, cancel the files in flight, and wait until each has cleaned up.
     cancelling = true;
     await CancellationScope.nonCancellable(async () => {
+      // Starts under way finish first (they cannot be cancelled), so every file they start is cancelled.
+      if (workerStarts) await Promise.all(starting);
       await Promise.all(
         Object.entries(s.inFlight)
           .filter(([, f]) => !f.attached)

@@ -306,7 +306,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       if (t.problem) log.warn('trigger file kept', { problem: t.problem });
     }
     enter('done');
-    await reportToBatch(local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
+    await reportToBatch(input.reportTo, local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
     if (isCancellation(err) && (local || patched('cancel-cleanup'))) {
@@ -321,7 +321,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         });
         progress.step = 'cancelled';
         upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
-        await reportToBatch(local, batchedReport, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
+        await reportToBatch(input.reportTo, local, batchedReport, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
       });
       throw err;
     }
@@ -331,7 +331,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
-    await reportToBatch(local, batchedReport, {
+    await reportToBatch(input.reportTo, local, batchedReport, {
       outcome: 'failed',
       bytes: progress.checksums?.bytes ?? 0,
       problem: progress.problemCode ?? problemCode(err),
@@ -343,24 +343,25 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
 /**
  * A file started by a batch tells it how it ended (the batch counts, and starts the next file). By workflow
  * ID only: the batch continues-as-new, and the signal reaches its current run. A batch gone (terminated)
- * must not fail the file.
+ * must not fail the file. The batch is `reportTo` when its worker started the file, else the file's parent.
  */
 async function reportToBatch(
+  reportTo: string | undefined,
   implied: boolean,
   throughWorker: boolean,
   report: Omit<FileReport, 'workflowId'>,
 ): Promise<void> {
-  const parent = workflowInfo().parent;
-  if (!parent || !(implied || patched('report-to-batch'))) return;
+  const batch = reportTo ?? workflowInfo().parent?.workflowId;
+  if (!batch || !(implied || patched('report-to-batch'))) return;
   const full: FileReport = { ...report, workflowId: workflowInfo().workflowId };
   // Awaited: a signal command sent with the workflow's completion is not delivered (measured: the batch
   // learned of such files only from its reconciliation, ten minutes later).
-  const signal = () => getExternalWorkflowHandle(parent.workflowId).signal(fileFinished, full);
+  const signal = () => getExternalWorkflowHandle(batch).signal(fileFinished, full);
   const send = async () => {
     if (throughWorker) {
       try {
-        const r = await localReport.reportToBatch({ batchWorkflowId: parent.workflowId, report: full });
-        if (!r.delivered) log.warn('the batch has ended: report not delivered', { batch: parent.workflowId });
+        const r = await localReport.reportToBatch({ batchWorkflowId: batch, report: full });
+        if (!r.delivered) log.warn('the batch has ended: report not delivered', { batch });
         return;
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -378,7 +379,7 @@ async function reportToBatch(
       await CancellationScope.nonCancellable(send);
     else await send();
   } catch (err) {
-    log.warn('could not report to the batch', { batch: parent.workflowId, error: describe(err) });
+    log.warn('could not report to the batch', { batch, error: describe(err) });
   }
 }
 

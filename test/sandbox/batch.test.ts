@@ -95,17 +95,31 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     // The worker ran inside the CLI and logged to its file: nothing but the summary on the terminal.
     expect(r.err).not.toMatch(/"level"|Activity failed/);
     // The files reported their ends through the worker, many to a signal; none signalled the batch itself.
+    // The worker started them, many to a local activity: no child workflows.
     const signals = new Map<string, number>();
+    let childStarts = 0;
+    let startMarkers = 0;
     for await (const run of client.workflow.list({ query: `WorkflowId="${batchWorkflowId(batchId)}"` })) {
       const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
       for (const e of history.events ?? []) {
         const name = e.workflowExecutionSignaledEventAttributes?.signalName;
         if (name) signals.set(name, (signals.get(name) ?? 0) + 1);
+        if (e.startChildWorkflowExecutionInitiatedEventAttributes) childStarts += 1;
+        if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity') startMarkers += 1;
       }
     }
     expect(signals.get('fileFinished') ?? 0).toBe(0);
     expect(signals.get('filesFinished')).toBeGreaterThan(0);
     expect(signals.get('filesFinished')).toBeLessThan(200);
+    expect(childStarts).toBe(0);
+    expect(startMarkers).toBeGreaterThan(0);
+    expect(startMarkers).toBeLessThan(200);
+    let listed = 0;
+    for await (const w of client.workflow.list({ query: `RucioBatch="${batchId}"` })) {
+      listed += 1;
+      expect(w.parentExecution).toBeUndefined();
+    }
+    expect(listed).toBeGreaterThan(0);
 
     const seen = await pythonRucio<Seen>(inspectScript, ['user.demo', `${token}/`]);
     expect(Object.keys(seen.files)).toHaveLength(200);

@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
  * running workflows fails here. Record new ones with `temporal workflow show -w <id> -o json`. A schedule's scans: one that took files, one that found nothing new, one whose file failed. A batch whose starts roll (each
  * file starts as soon as there is room), and files whose upload inspects the source first (landing only; a copy and a deletion). Files that report their end
  * through the worker (a local activity, one `filesFinished` signal for many files), and a batch receiving those.
+ * A batch whose worker starts its files (a local activity, no children: first and last page), and a file so
+ * started, which reports to the batch named in its input.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
