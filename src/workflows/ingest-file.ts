@@ -321,7 +321,10 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         });
         progress.step = 'cancelled';
         upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
-        await reportToBatch(input.reportTo, local, batchedReport, { outcome: 'cancelled', bytes: progress.checksums?.bytes ?? 0 });
+        await reportToBatch(input.reportTo, local, batchedReport, {
+          outcome: 'cancelled',
+          bytes: progress.checksums?.bytes ?? 0,
+        });
       });
       throw err;
     }
