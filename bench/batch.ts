@@ -8,7 +8,7 @@
  *  3. Planning a manifest of a million lines (planBatch, in this process, nothing uploaded): wall time, peak
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
- * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1]
+ * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1] [--concurrency 200]
  *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR]
  * Prints a table, then one JSON line with every number.
  */
@@ -43,6 +43,8 @@ const { values: args } = parseArgs({
     'peer-processes': { type: 'string', default: '8' },
     'skip-peer': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
+    /** Files in flight (the CLI's --concurrency). */
+    concurrency: { type: 'string', default: '200' },
     'skip-ceiling': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of each worker process into this directory (where its time goes). */
     'worker-cpu-prof': { type: 'string' },
@@ -58,6 +60,7 @@ const sizeKiB = count('size-kb');
 const fullFiles = count('full-files');
 const planLines = count('plan-lines');
 const workerCount = count('workers');
+const concurrency = count('concurrency');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin', 'rucio-ingest.js');
@@ -299,7 +302,7 @@ async function batchCase(
 
     const cliArgs = [
       ...['ingest', dir, '--scope', 'user.demo', '--dataset', `user.demo:${batchId}`, '--rse', 'LANDING-1'],
-      ...['--task-queue', taskQueue, '--batch-id', batchId, '--concurrency', '200', ...extra, '--wait', '--json'],
+      ...['--task-queue', taskQueue, '--batch-id', batchId, '--concurrency', String(concurrency), ...extra, '--wait', '--json'],
     ];
     console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
     const callsBefore = rucioCalls();

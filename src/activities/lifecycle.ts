@@ -127,17 +127,28 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
 
 /**
  * How long a catalogue call waits for others of its kind to share one bulk call
- * (RUCIO_INGEST_BULK_WINDOW_MS, default 25), and how many bulk calls of one kind a worker has in flight at
- * once (RUCIO_INGEST_BULK_IN_FLIGHT, default 1; 0 for no limit). With the limit, calls that find one of
- * their kind out keep gathering until it returns: a loaded Rucio, which answers slowly, gets fuller calls.
+ * (RUCIO_INGEST_BULK_WINDOW_MS, default 25; RUCIO_INGEST_BULK_BUSY_WINDOW_MS, default 100, while the
+ * kind's calls carry several files, i.e. files arrive together), and how many bulk calls of one kind a
+ * worker has in flight at once (RUCIO_INGEST_BULK_IN_FLIGHT, default 1; 0 for no limit). With the limit,
+ * calls that find one of their kind out keep gathering until it returns: a loaded Rucio, which answers
+ * slowly, gets fuller calls.
  */
-function bulkOptions(env: NodeJS.ProcessEnv = process.env): { windowMs: number; maxInFlight?: number } {
+function bulkOptions(env: NodeJS.ProcessEnv = process.env): {
+  windowMs: number;
+  busyWindowMs: number;
+  maxInFlight?: number;
+} {
   const num = (name: string, dflt: number) => {
     const v = Number(env[name] ?? dflt);
     return Number.isFinite(v) && v >= 0 ? v : dflt;
   };
   const inFlight = num('RUCIO_INGEST_BULK_IN_FLIGHT', 1);
-  return { windowMs: num('RUCIO_INGEST_BULK_WINDOW_MS', 25), maxInFlight: inFlight > 0 ? inFlight : undefined };
+  const windowMs = num('RUCIO_INGEST_BULK_WINDOW_MS', 25);
+  return {
+    windowMs,
+    busyWindowMs: Math.max(windowMs, num('RUCIO_INGEST_BULK_BUSY_WINDOW_MS', 100)),
+    maxInFlight: inFlight > 0 ? inFlight : undefined,
+  };
 }
 
 export function createActivities(deps: ActivityDeps) {

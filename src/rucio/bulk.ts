@@ -9,6 +9,8 @@ import { addRule, getRule, listDidRules, type NewRule, type Rule } from './rules
 export interface BulkLimits {
   /** How long a batch waits for more callers (default 25 ms). */
   windowMs?: number;
+  /** The wait while calls of the kind carry several items: see CoalescerOptions.busyWindowMs. */
+  busyWindowMs?: number;
   /** Items per bulk call (default 1000, Rucio's limit for lists). */
   maxItems?: number;
   /** Summed JSON size of a batch's items (default 900 000: bodies stay under 1 MB). */
@@ -89,6 +91,7 @@ export class RucioBulk {
     this.#lookupConcurrency = opts.ruleLookupConcurrency ?? 8;
     const limits = (kind: BulkKind): BulkLimits => ({
       windowMs: opts.limits?.[kind]?.windowMs ?? opts.windowMs,
+      busyWindowMs: opts.limits?.[kind]?.busyWindowMs ?? opts.busyWindowMs,
       maxItems: opts.limits?.[kind]?.maxItems ?? opts.maxItems,
       maxBytes: opts.limits?.[kind]?.maxBytes ?? opts.maxBytes,
       maxInFlight: opts.limits?.[kind]?.maxInFlight ?? opts.maxInFlight,

@@ -12,6 +12,12 @@ export interface CoalescerOptions<I, R> {
   /** How long the first item of a batch waits for others (default 25 ms). */
   windowMs?: number;
   /**
+   * The window instead, while the key is busy: its last call carried more than one item, so callers are
+   * arriving together and a longer wait fills each call (default: `windowMs`). A caller alone still waits
+   * only `windowMs`.
+   */
+  busyWindowMs?: number;
+  /**
    * Bulk calls of one key in flight at once (default: unlimited). With a limit, a batch whose window has
    * passed waits for a call of its key to return and goes on gathering meanwhile: the slower Rucio answers,
    * the fuller each call, so a loaded server gets fewer calls, and an idle one still answers within the window.
@@ -99,6 +105,9 @@ export function isTransientError(err: unknown): boolean {
  */
 export class Coalescer<I, R> {
   readonly #windowMs: number;
+  readonly #busyWindowMs: number;
+  /** Keys whose last call carried more than one item. */
+  readonly #busy = new Set<string>();
   readonly #maxItems: number;
   readonly #maxBytes: number;
   readonly #sizeOf: (item: I) => number;
@@ -119,6 +128,7 @@ export class Coalescer<I, R> {
 
   constructor(opts: CoalescerOptions<I, R>) {
     this.#windowMs = opts.windowMs ?? 25;
+    this.#busyWindowMs = opts.busyWindowMs ?? this.#windowMs;
     this.#maxItems = Math.max(1, opts.maxItems ?? 1000);
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? Infinity);
     this.#maxBytes = opts.maxBytes ?? 900_000;
@@ -167,7 +177,7 @@ export class Coalescer<I, R> {
       if (id !== undefined) batch.byIdentity.set(id, slot);
       batch.bytes += size;
       if (batch.slots.length >= this.#maxItems || batch.bytes >= this.#maxBytes) this.#close(key);
-      else batch.timer ??= setTimeout(() => this.#due(key), this.#windowMs);
+      else batch.timer ??= setTimeout(() => this.#due(key), this.#busy.has(key) ? this.#busyWindowMs : this.#windowMs);
     });
   }
 
@@ -218,6 +228,8 @@ export class Coalescer<I, R> {
         batch = open;
       }
       this.#inflightByKey.set(key, (this.#inflightByKey.get(key) ?? 0) + 1);
+      if (batch.slots.length > 1) this.#busy.add(key);
+      else this.#busy.delete(key);
       const p = this.#run(key, batch.slots).finally(() => {
         this.#inflight.delete(p);
         const n = (this.#inflightByKey.get(key) ?? 1) - 1;

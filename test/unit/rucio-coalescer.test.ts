@@ -41,6 +41,26 @@ describe('Coalescer', () => {
     expect(c.stats).toMatchObject({ submitted: 6, flushes: 2, splits: 0 });
   });
 
+  it('waits the busy window after a call that carried several items, and the short one for a caller alone', async () => {
+    const { c, batches } = recording({ windowMs: 10, busyWindowMs: 300 });
+    const waited = async (items: number[]) => {
+      const t0 = Date.now();
+      await Promise.all(items.map((i) => c.submit('k', i)));
+      return Date.now() - t0;
+    };
+    expect(await waited([1])).toBeLessThan(200); // alone: the short window
+    expect(await waited([2, 3])).toBeLessThan(200); // the key was not busy yet
+    expect(await waited([4])).toBeGreaterThanOrEqual(290); // the last call carried two: busy
+    expect(await waited([5])).toBeLessThan(200); // the last call carried one: not busy any more
+    // Another key is not busy because this one was.
+    await waited([6, 7]);
+    expect(await waited([8])).toBeGreaterThanOrEqual(290);
+    const t0 = Date.now();
+    await c.submit('other', 9);
+    expect(Date.now() - t0).toBeLessThan(200);
+    expect(batches.map((b) => b.items)).toEqual([[1], [2, 3], [4], [5], [6, 7], [8], [9]]);
+  });
+
   it('sends a batch at maxItems at once, without waiting for the window', async () => {
     const { c, batches } = recording({ windowMs: 60_000, maxItems: 3 });
     const ps = [1, 2, 3, 4, 5, 6, 7].map((i) => c.submit('k', i));
