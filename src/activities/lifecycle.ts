@@ -189,7 +189,11 @@ export function createActivities(deps: ActivityDeps) {
       onProgress: p.onProgress,
       signal: p.signal,
       noProgressTimeoutMs: p.noProgressTimeoutMs,
-      md5,
+      // md5 is computed once, by the inspection. Bytes and adler32 of what is sent tell a source changed
+      // since; the storage, asked right after the write, gives adler32 in one digest request where md5
+      // took a second one (XRootD answers one algorithm a request, reading the file for each). md5 is
+      // registered in Rucio, checked on a name found already there, and checked again before any deletion.
+      md5: md5 && expected.md5 === undefined,
       expected,
       attempt: p.attempt,
       verify: await verifyChoice(rse),
