@@ -302,7 +302,17 @@ async function batchCase(
 
     const cliArgs = [
       ...['ingest', dir, '--scope', 'user.demo', '--dataset', `user.demo:${batchId}`, '--rse', 'LANDING-1'],
-      ...['--task-queue', taskQueue, '--batch-id', batchId, '--concurrency', String(concurrency), ...extra, '--wait', '--json'],
+      ...[
+        '--task-queue',
+        taskQueue,
+        '--batch-id',
+        batchId,
+        '--concurrency',
+        String(concurrency),
+        ...extra,
+        '--wait',
+        '--json',
+      ],
     ];
     console.error(`[${name}] node bin/rucio-ingest.js ${cliArgs.join(' ')}`);
     const callsBefore = rucioCalls();
