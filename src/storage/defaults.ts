@@ -13,3 +13,14 @@ export function digestTimeoutFor(bytes?: number): number {
   if (bytes === undefined) return digestLookupTimeoutMs;
   return Math.min(digestLookupTimeoutMs, 60_000 + Math.ceil(bytes / 20_000));
 }
+
+/**
+ * The first wait for a digest of `bytes`: 20 s plus time to read it at 20 MB/s. A request unanswered by
+ * then is sent once more with `digestTimeoutFor`: XRootD 5.5.3 here sometimes took a request in and never
+ * served it (a minute lost, then the activity's retry), while a server that queues digests
+ * ("Bridge delaying request 30 sec") still answers the resent one within its longer wait.
+ */
+export function digestFirstTimeoutFor(bytes?: number): number {
+  if (bytes === undefined) return digestLookupTimeoutMs;
+  return Math.min(digestLookupTimeoutMs, 20_000 + Math.ceil(bytes / 20_000));
+}

@@ -49,6 +49,8 @@ export interface HttpRequest {
   handshakeTimeoutMs?: number;
   /** httpCall: an idempotent request without an answer in `idleTimeoutMs` is sent once more, on a fresh connection. */
   retryOnTimeout?: boolean;
+  /** httpCall: how long that resent request may wait (default `idleTimeoutMs`). */
+  resendTimeoutMs?: number;
 }
 
 /**
@@ -164,14 +166,17 @@ const IDEMPOTENT = new Set(['HEAD', 'GET', 'DELETE', 'MKCOL', 'PROPFIND', 'OPTIO
  * and, with `retryOnTimeout`, once when no answer came in time.
  */
 export async function httpCall(req: HttpRequest): Promise<HttpResponse & { text: string }> {
+  let current = req;
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await startRequest(req);
+      const res = await startRequest(current);
       return { ...res, text: await readText(res.body, 64 * 1024) };
     } catch (err) {
       const code = err instanceof StorageError ? err.code : undefined;
-      const again = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ETIMEDOUT' && req.retryOnTimeout);
+      const timedOut = code === 'ETIMEDOUT' && req.retryOnTimeout;
+      const again = code === 'ECONNRESET' || code === 'EPIPE' || timedOut;
       if (!again || attempt > 1 || !IDEMPOTENT.has(req.method) || req.signal?.aborted) throw err;
+      if (timedOut && req.resendTimeoutMs) current = { ...req, idleTimeoutMs: req.resendTimeoutMs };
     }
   }
 }

@@ -1,7 +1,7 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { digestTimeoutFor } from './defaults.js';
+import { digestFirstTimeoutFor, digestTimeoutFor } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
 import { abortedError, httpStatusError, permanentError } from './errors.js';
 import {
@@ -156,7 +156,10 @@ export class WebDavAdapter implements FullStorageAdapter {
     const { authority } = parseStorageUrl(url);
     // The server checksums the whole file before answering: allow time for big files.
     return withDigestSlot(authority, `HEAD ${url}`, signal, () =>
-      this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, digestTimeoutFor(bytes)),
+      this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, {
+        ms: digestFirstTimeoutFor(bytes),
+        resendMs: digestTimeoutFor(bytes),
+      }),
     );
   }
 
@@ -385,8 +388,11 @@ export class WebDavAdapter implements FullStorageAdapter {
     url: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
-    /** Longer than a metadata call's (a digest is computed before the answer): then not resent on timeout. */
-    timeoutMs?: number,
+    /**
+     * A digest's waits (computed before the answer), first and resent; a metadata call waits
+     * META_TIMEOUT_MS both times. Every call here is idempotent and is sent once more on a timeout.
+     */
+    timeouts?: { ms: number; resendMs: number },
   ): Promise<HttpResponse & { text: string }> {
     const res = await httpCall({
       method,
@@ -394,8 +400,9 @@ export class WebDavAdapter implements FullStorageAdapter {
       headers: { ...this.auth.headers(), ...headers },
       agent: this.agent,
       signal,
-      idleTimeoutMs: timeoutMs ?? META_TIMEOUT_MS,
-      retryOnTimeout: timeoutMs === undefined,
+      idleTimeoutMs: timeouts?.ms ?? META_TIMEOUT_MS,
+      retryOnTimeout: true,
+      resendTimeoutMs: timeouts?.resendMs,
     });
     this.remember(url, res);
     return res;

@@ -65,6 +65,38 @@ describe('a request taken in and never answered', () => {
   });
 });
 
+// A digest: the first request is never answered, the second only after a while (a server that queues
+// digests). The resend gets its own, longer wait.
+describe('a request lost once, then answered slowly', () => {
+  let srv: Awaited<ReturnType<typeof startTlsServer>>;
+  let seen = 0;
+  beforeAll(async () => {
+    srv = await startTlsServer((_req, res) => {
+      seen += 1;
+      if (seen === 1) return; // taken in, never answered
+      setTimeout(() => {
+        res.writeHead(200, { 'Content-Length': '0', Digest: 'adler32=00000001' });
+        res.end();
+      }, 800);
+    });
+  });
+  afterAll(() => srv.close());
+
+  it('is answered on the resend, which waits its own longer timeout', async () => {
+    const res = await httpCall({
+      method: 'HEAD',
+      url: `${srv.base.replace('davs://', 'https://')}/digest`,
+      agent: agentFor({ ca: srv.ca }),
+      idleTimeoutMs: 300,
+      retryOnTimeout: true,
+      resendTimeoutMs: 5_000,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.digest).toBe('adler32=00000001');
+    expect(seen).toBe(2);
+  });
+});
+
 describe('a handshake that finishes, then a slow answer', () => {
   let srv: Awaited<ReturnType<typeof startTlsServer>>;
   beforeAll(async () => {
