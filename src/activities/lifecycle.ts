@@ -127,7 +127,7 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
 
 /**
  * How long a catalogue call waits for others of its kind to share one bulk call
- * (RUCIO_INGEST_BULK_WINDOW_MS, default 25; RUCIO_INGEST_BULK_BUSY_WINDOW_MS, default 100, while the
+ * (RUCIO_INGEST_BULK_WINDOW_MS, default 25; RUCIO_INGEST_BULK_BUSY_WINDOW_MS, default 200, while the
  * kind's calls carry several files, i.e. files arrive together), and how many bulk calls of one kind a
  * worker has in flight at once (RUCIO_INGEST_BULK_IN_FLIGHT, default 1; 0 for no limit). With the limit,
  * calls that find one of their kind out keep gathering until it returns: a loaded Rucio, which answers
@@ -146,7 +146,7 @@ function bulkOptions(env: NodeJS.ProcessEnv = process.env): {
   const windowMs = num('RUCIO_INGEST_BULK_WINDOW_MS', 25);
   return {
     windowMs,
-    busyWindowMs: Math.max(windowMs, num('RUCIO_INGEST_BULK_BUSY_WINDOW_MS', 100)),
+    busyWindowMs: Math.max(windowMs, num('RUCIO_INGEST_BULK_BUSY_WINDOW_MS', 200)),
     maxInFlight: inFlight > 0 ? inFlight : undefined,
   };
 }
