@@ -390,7 +390,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     signal?: AbortSignal,
     /**
      * A digest's waits (computed before the answer), first and resent; a metadata call waits
-     * META_TIMEOUT_MS both times. Every call here is idempotent and is sent once more on a timeout.
+     * META_TIMEOUT_MS both times. An idempotent call is sent once more on a timeout (a MOVE is not).
      */
     timeouts?: { ms: number; resendMs: number },
   ): Promise<HttpResponse & { text: string }> {
