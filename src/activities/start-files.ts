@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import pLimit from 'p-limit';
-import { saKeys } from '../workflows/search-attribute-keys.js';
+import { batchFileAttributes, saKeys } from '../workflows/search-attribute-keys.js';
 import type { PageItem } from './batch.js';
 
 /** How a batch's start of one file went. */
@@ -54,13 +54,7 @@ async function startOne(
       args: [{ ...item.input, reportTo: batch.reportTo }],
       // The lifecycle's own rule: a failed file may run again, a completed one never.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-      typedSearchAttributes: [
-        { key: saKeys.scope, value: item.input.did.scope },
-        { key: saKeys.dataset, value: `${item.input.dataset.scope}:${item.input.dataset.name}` },
-        { key: saKeys.landingRse, value: item.input.landingRse },
-        { key: saKeys.step, value: 'queued' },
-        { key: saKeys.batch, value: batch.batchId },
-      ],
+      typedSearchAttributes: batchFileAttributes(item.input, batch.batchId),
       staticSummary: item.summary,
     });
     return { workflowId, outcome: 'started' };

@@ -20,7 +20,7 @@ import type { BatchActivities, PageItem } from '../activities/batch.js';
 import type { FileStart, StartActivities } from '../activities/start-files.js';
 import type { BatchInput, BatchState, BatchStatus, FileReport } from '../shared/batch-input.js';
 import { batchStatusQuery, fileFinished, filesFinished } from './batch-signals.js';
-import { saKeys as keys } from './search-attribute-keys.js';
+import { batchFileAttributes } from './search-attribute-keys.js';
 
 const act = proxyActivities<BatchActivities>({
   startToCloseTimeout: '5m',
@@ -154,13 +154,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
         parentClosePolicy: ParentClosePolicy.ABANDON,
         // The lifecycle's own rule: a failed file may run again, a completed one never.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        typedSearchAttributes: [
-          { key: keys.scope, value: item.input.did.scope },
-          { key: keys.dataset, value: `${item.input.dataset.scope}:${item.input.dataset.name}` },
-          { key: keys.landingRse, value: item.input.landingRse },
-          { key: keys.step, value: 'queued' },
-          { key: keys.batch, value: input.batchId },
-        ],
+        typedSearchAttributes: batchFileAttributes(item.input, input.batchId),
         staticSummary: item.summary,
       });
     } catch (err) {

@@ -17,3 +17,17 @@ export const saKeys = {
   problem: keyword('IngestProblem'),
   batch: keyword('RucioBatch'),
 };
+
+/** What a batch's file workflow starts with: findable by scope, dataset, RSE and batch; `queued` until taken. */
+export function batchFileAttributes(
+  file: { did: { scope: string }; dataset: { scope: string; name: string }; landingRse: string },
+  batchId: string,
+): SearchAttributePair[] {
+  return [
+    { key: saKeys.scope, value: file.did.scope },
+    { key: saKeys.dataset, value: `${file.dataset.scope}:${file.dataset.name}` },
+    { key: saKeys.landingRse, value: file.landingRse },
+    { key: saKeys.step, value: 'queued' },
+    { key: saKeys.batch, value: batchId },
+  ];
+}
