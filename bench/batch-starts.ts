@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { layout } from '../src/sandbox/layout.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
+import { noopActivities } from './ceiling.js';
 import { cpuSeconds, cpuSnapshot, sandboxRoots } from './cpu.js';
 import type { StartShape } from './batch-starts-workflows.js';
 
@@ -37,7 +38,7 @@ let eagerlyStarted = 0;
 const pending = new Map<string, number>();
 let flushTimer: NodeJS.Timeout | undefined;
 export const startActivities = {
-  async noop(): Promise<void> {},
+  ...noopActivities,
   /** One `ended` signal per batch for the files ending within 25 ms (as rucio-ingest's reports). */
   async report(batch: string): Promise<void> {
     pending.set(batch, (pending.get(batch) ?? 0) + 1);

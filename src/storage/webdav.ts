@@ -1,7 +1,7 @@
 import type https from 'node:https';
 import { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { digestFirstTimeoutFor, digestTimeoutFor } from './defaults.js';
+import { digestTimeoutFor } from './defaults.js';
 import { parseDigestHeader } from './digest.js';
 import { abortedError, httpStatusError, permanentError } from './errors.js';
 import {
@@ -157,7 +157,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     // The server checksums the whole file before answering: allow time for big files.
     return withDigestSlot(authority, `HEAD ${url}`, signal, () =>
       this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, {
-        ms: digestFirstTimeoutFor(bytes),
+        ms: digestTimeoutFor(bytes, 20_000),
         resendMs: digestTimeoutFor(bytes),
       }),
     );
