@@ -102,7 +102,9 @@ export function toStorageError(err: unknown, what: string): StorageError {
   }
   // A TLS protocol alert (unexpected message, bad record MAC, wrong version number) or a connection closed
   // mid-body is one connection going wrong, often under load: measured once in 300 MOVEs to a busy XRootD.
-  if (/^ERR_(TLS|SSL)/.test(code) || code === 'ERR_STREAM_PREMATURE_CLOSE') {
+  // OpenSSL errors raised on a socket read or write come as EPROTO: an `internal error` alert (80) reached a
+  // MOVE when XRootD 5.5.3 crashed in libssl mid-handshake (its restart loop had it back a second later).
+  if (/^ERR_(TLS|SSL)/.test(code) || code === 'EPROTO' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
     return retryableError(code, `${what}: ${code} ${msg}. Retrying later on a new connection.`);
   }
   return permanentError(code, `${what}: ${msg}`);

@@ -75,6 +75,7 @@ describe('error classification', () => {
       'retryable',
       'ERR_SSL_SSLV3_ALERT_UNEXPECTED_MESSAGE',
     ]);
+    expect(kind(toStorageError(errno('EPROTO'), 'x'))).toEqual(['retryable', 'EPROTO']);
     expect(kind(toStorageError(errno('ERR_STREAM_PREMATURE_CLOSE'), 'x'))).toEqual([
       'retryable',
       'ERR_STREAM_PREMATURE_CLOSE',

@@ -38,6 +38,32 @@ describe('a TLS handshake that never finishes', () => {
   });
 });
 
+// A server that answers the ClientHello with a fatal `internal error` alert: what a MOVE met when XRootD 5.5.3
+// crashed in libssl mid-handshake. One connection going wrong: retried, never a failed file.
+describe('a TLS handshake answered with a fatal alert', () => {
+  let server: net.Server;
+  let port = 0;
+  beforeAll(async () => {
+    // A TLS record: alert (21), TLS 1.2 (3,3), length 2, level fatal (2), internal_error (80).
+    server = net.createServer((s) => s.once('data', () => s.end(Buffer.from([21, 3, 3, 0, 2, 2, 80]))));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+
+  it('fails retryably (EPROTO)', async () => {
+    const err = await httpCall({
+      method: 'MOVE',
+      url: `https://127.0.0.1:${port}/a/.file.part`,
+      agent: agentFor({ ca: [] }),
+      idleTimeoutMs: 5_000,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ kind: 'retryable', code: 'EPROTO' });
+    expect((err as StorageError).message).toMatch(/alert internal error/);
+  });
+});
+
 // A server that takes a request in and never answers it (XRootD 5.5.3 now and then, under load).
 describe('a request taken in and never answered', () => {
   let srv: Awaited<ReturnType<typeof startTlsServer>>;
