@@ -74,6 +74,9 @@ export async function* listReplicas(
         all_states: opts.allStates ?? true,
         rse_expression: opts.rseExpression,
         unavailable: true,
+        // We read states, not an ordered PFN list. The server's default order (geoip) looks up its GeoIP
+        // database for every file, and a server without one tries to download it every time.
+        sort: 'random',
       },
     });
   }

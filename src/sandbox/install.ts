@@ -18,6 +18,7 @@ export const debianPackages: Array<{ pkg: string; provides: string[] }> = [
   },
   { pkg: 'xrootd-client', provides: ['/usr/bin/xrdcp', '/usr/bin/xrdfs'] },
   { pkg: 'postgresql', provides: ['/usr/lib/postgresql'] },
+  { pkg: 'memcached', provides: ['/usr/bin/memcached'] },
   { pkg: 'openssl', provides: ['/usr/bin/openssl'] },
   // The official client's davs uploads (`rucio upload`, the benchmark's peer) go through gfal2, not on PyPI.
   { pkg: 'python3-gfal2', provides: archPaths('/usr/lib/python3/dist-packages/gfal2.cpython-311-%s-linux-gnu.so') },

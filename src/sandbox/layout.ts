@@ -29,6 +29,8 @@ export const ports = {
   temporalUi: BASE + 234,
   temporalMetrics: BASE + 235,
   postgres: BASE + 432,
+  /** Rucio's cache. */
+  memcached: BASE + 211,
   rucio: BASE + 80,
   /** The TLS front of the same Rucio server, for x509 / proxy logins. */
   rucioTls: BASE + 443,

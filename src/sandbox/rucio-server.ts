@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { accounts, HOST, ports, type Layout } from './layout.js';
+import { memcachedUrl } from './memcached.js';
 import { psql, rucioDbUrl } from './postgres.js';
 import { logFile, type ManagedProcess } from './processes.js';
 
@@ -16,15 +17,6 @@ function sitePackages(l: Layout): string {
   const py = fs.existsSync(lib) ? fs.readdirSync(lib).find((d) => d.startsWith('python')) : undefined;
   if (!py) throw new Error(`no python under ${lib}: reinstall the sandbox venv (rm -r ${l.venv}; sandbox up)`);
   return path.join(lib, py, 'site-packages');
-}
-
-/**
- * rucio.common.cache enables memcached whenever pymemcache (installed with rucio) reaches its URL,
- * 127.0.0.1:11211 by default: a host memcached would then be shared, and would outlive a re-created
- * database. A socket path that never exists makes every process fall back to dogpile's null backend.
- */
-function noMemcacheUrl(l: Layout): string {
-  return path.join(l.run, 'no-memcached.sock');
 }
 
 function serverConfig(l: Layout): string {
@@ -61,7 +53,8 @@ support_rucio = https://github.com/rucio/rucio/issues
 plugins = rucio.core.did_meta_plugins.json_meta.JSONDidMeta
 
 [cache]
-url = ${noMemcacheUrl(l)}
+# The sandbox's own memcached (src/sandbox/memcached.ts), never a host one on the default port.
+url = ${memcachedUrl}
 
 [conveyor]
 # No FTS here: the submitter hands requests to Rucio's mock transfertool, which marks them DONE

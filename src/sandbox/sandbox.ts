@@ -3,6 +3,7 @@ import path from 'node:path';
 import { bootstrapRucio } from './bootstrap.js';
 import { install, type Say } from './install.js';
 import { accounts, layout, ports, rses, secureStorage, type Layout } from './layout.js';
+import { memcachedHealthy, memcachedProcess } from './memcached.js';
 import { ensurePgCluster, ensureRucioDatabase, postgresHealthy, postgresProcess } from './postgres.js';
 import { logFile, runningPid, startDetached, stopProcess, waitUntil, type ManagedProcess } from './processes.js';
 import {
@@ -33,10 +34,18 @@ interface Part {
   timeoutMs: number;
 }
 
-function parts(l: Layout): { temporal: Part; postgres: Part; rucio: Part; rucioTls: Part; xrootd: Part[] } {
+function parts(l: Layout): {
+  temporal: Part;
+  postgres: Part;
+  memcached: Part;
+  rucio: Part;
+  rucioTls: Part;
+  xrootd: Part[];
+} {
   return {
     temporal: { name: 'temporal', process: () => temporalProcess(l), healthy: temporalHealthy, timeoutMs: 60_000 },
     postgres: { name: 'postgres', process: () => postgresProcess(l), healthy: postgresHealthy, timeoutMs: 60_000 },
+    memcached: { name: 'memcached', process: memcachedProcess, healthy: memcachedHealthy, timeoutMs: 30_000 },
     rucio: { name: 'rucio-server', process: () => rucioServerProcess(l), healthy: rucioHealthy, timeoutMs: 90_000 },
     rucioTls: {
       name: 'rucio-server-tls',
@@ -86,6 +95,7 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
   const ca = ensureCa(l);
   const rucio = (async () => {
     await ensurePgCluster(l);
+    await ensureRunning(l, p.memcached, say);
     await ensureRunning(l, p.postgres, say);
     await ensureRucioDatabase(l);
     writeRucioConfig(l);
@@ -145,7 +155,10 @@ export async function crashPart(name: string, l: Layout = layout()): Promise<boo
 /** Stop only the processes `up` started, by their pid files, in reverse dependency order. */
 export async function down(say: Say = console.error, l: Layout = layout()): Promise<void> {
   const p = parts(l);
-  const order = [[p.rucio, p.rucioTls, ...p.xrootd, p.temporal], [p.postgres]];
+  const order = [
+    [p.rucio, p.rucioTls, ...p.xrootd, p.temporal],
+    [p.postgres, p.memcached],
+  ];
   for (const group of order) {
     await Promise.all(
       group.map(async (part) => {
@@ -164,7 +177,7 @@ export interface PartStatus {
 
 export async function status(l: Layout = layout()): Promise<PartStatus[]> {
   const p = parts(l);
-  const all = [p.temporal, p.postgres, p.rucio, p.rucioTls, ...p.xrootd];
+  const all = [p.temporal, p.postgres, p.memcached, p.rucio, p.rucioTls, ...p.xrootd];
   return Promise.all(
     all.map(async (part) => ({
       name: part.name,

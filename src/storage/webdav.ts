@@ -157,7 +157,7 @@ export class WebDavAdapter implements FullStorageAdapter {
     // The server checksums the whole file before answering: allow time for big files.
     return withDigestSlot(authority, `HEAD ${url}`, signal, () =>
       this.call('HEAD', url, { 'Want-Digest': algorithm }, signal, {
-        ms: digestTimeoutFor(bytes, 20_000),
+        ms: digestTimeoutFor(bytes, 5_000),
         resendMs: digestTimeoutFor(bytes),
       }),
     );
