@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { layout } from '../sandbox/layout.js';
 import { rucioDaemonsOnce } from '../sandbox/rucio-server.js';
 import { down, envExports, status, up } from '../sandbox/sandbox.js';
+import { watchXrootd } from '../sandbox/xrootd-watchdog.js';
 
 export function sandboxCommand(): Command {
   const cmd = new Command('sandbox').description(
@@ -54,6 +55,13 @@ export function sandboxCommand(): Command {
     .requiredOption('--once', 'one pass of each daemon, then exit')
     .action(async () => {
       await rucioDaemonsOnce(layout(), (line) => console.log(line));
+    });
+  // Run by `sandbox up` as a process of its own (the XRootD watchdog), not by hand.
+  cmd
+    .command('watch', { hidden: true })
+    .description('restart an XRootD of the sandbox that stops answering HTTPS (runs until stopped)')
+    .action(async () => {
+      await watchXrootd(layout(), (line) => console.log(line));
     });
   return cmd;
 }

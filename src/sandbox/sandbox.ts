@@ -24,6 +24,7 @@ import {
   temporalUiUrl,
 } from './temporal.js';
 import { ensureCa, xrootdHealthy, xrootdProcess } from './xrootd.js';
+import { watchdogName, watchdogProcess } from './xrootd-watchdog.js';
 import { ensureX509Credentials, rucioTlsHealthy, rucioTlsProcess, rucioTlsUrl, x509ClientConfig } from './x509.js';
 
 /** One part of the stack: how to start it and how to tell it is healthy. */
@@ -41,6 +42,7 @@ function parts(l: Layout): {
   rucio: Part;
   rucioTls: Part;
   xrootd: Part[];
+  watchdog: Part;
 } {
   return {
     temporal: { name: 'temporal', process: () => temporalProcess(l), healthy: temporalHealthy, timeoutMs: 60_000 },
@@ -59,6 +61,12 @@ function parts(l: Layout): {
       healthy: () => xrootdHealthy(l, rse),
       timeoutMs: 30_000,
     })),
+    watchdog: {
+      name: watchdogName,
+      process: () => watchdogProcess(l),
+      healthy: () => Promise.resolve(runningPid(l.run, watchdogName) !== undefined),
+      timeoutMs: 10_000,
+    },
   };
 }
 
@@ -108,6 +116,7 @@ export async function up(say: Say = console.error, l: Layout = layout()): Promis
   const storage = (async () => {
     await ca;
     await Promise.all(p.xrootd.map((x) => ensureRunning(l, x, say)));
+    await ensureRunning(l, p.watchdog, say);
   })();
   // Let every part finish (or fail) before reporting, so one failure does not hide another.
   const results = await Promise.allSettled([temporal, rucio, storage]);
@@ -155,10 +164,8 @@ export async function crashPart(name: string, l: Layout = layout()): Promise<boo
 /** Stop only the processes `up` started, by their pid files, in reverse dependency order. */
 export async function down(say: Say = console.error, l: Layout = layout()): Promise<void> {
   const p = parts(l);
-  const order = [
-    [p.rucio, p.rucioTls, ...p.xrootd, p.temporal],
-    [p.postgres, p.memcached],
-  ];
+  // The watchdog first: it would restart a storage being stopped.
+  const order = [[p.watchdog], [p.rucio, p.rucioTls, ...p.xrootd, p.temporal], [p.postgres, p.memcached]];
   for (const group of order) {
     await Promise.all(
       group.map(async (part) => {
@@ -177,7 +184,7 @@ export interface PartStatus {
 
 export async function status(l: Layout = layout()): Promise<PartStatus[]> {
   const p = parts(l);
-  const all = [p.temporal, p.postgres, p.memcached, p.rucio, p.rucioTls, ...p.xrootd];
+  const all = [p.temporal, p.postgres, p.memcached, p.rucio, p.rucioTls, ...p.xrootd, p.watchdog];
   return Promise.all(
     all.map(async (part) => ({
       name: part.name,

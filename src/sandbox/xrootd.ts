@@ -143,12 +143,12 @@ function x509Only(l: Layout, name: string): string[] {
 }
 
 /** Healthy when both the root port answers and an HTTPS request gets any HTTP answer. */
-export async function xrootdHealthy(l: Layout, rse: XrootdEndpoint): Promise<boolean> {
-  if (!(await portOpen(rse.rootPort))) return false;
+export async function xrootdHealthy(l: Layout, rse: XrootdEndpoint, timeoutMs = 2000): Promise<boolean> {
+  if (!(await portOpen(rse.rootPort, HOST, timeoutMs))) return false;
   const ca = fs.readFileSync(caFiles(l).caFile);
   return new Promise((resolve) => {
     const req = https.request(
-      { host: HOST, port: rse.httpsPort, path: '/', method: 'HEAD', ca, timeout: 2000 },
+      { host: HOST, port: rse.httpsPort, path: '/', method: 'HEAD', ca, timeout: timeoutMs },
       (res) => {
         res.resume();
         resolve(typeof res.statusCode === 'number');
