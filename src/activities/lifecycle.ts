@@ -60,6 +60,18 @@ interface UploadInput {
 /** An upload that inspects its source first (no checksums yet). */
 export type InspectAndUploadInput = InspectInput & { did: Did; landingRse: string };
 
+interface VerifyInput {
+  did: Did;
+  checksums: Checksums;
+  ruleIds: string[];
+  readbackFallback: boolean;
+  /** Once verified, delete the origin in this step too (one activity fewer a file). */
+  deleteOrigin?: { source: Source };
+}
+
+/** What a direct copy's step verifies when it is the file's last copy (no verify step of its own). */
+export type ThenVerify = Omit<VerifyInput, 'did' | 'checksums'>;
+
 /** The checksums of an inspection, without its metadata. */
 function checksumsOf(i: Inspected): Checksums {
   return i.md5 === undefined
@@ -164,6 +176,75 @@ export function createActivities(deps: ActivityDeps) {
 
   function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
     return rseCache.pfn(rse, did, scheme, operation);
+  }
+
+  /**
+   * Every replica the rules require is AVAILABLE in Rucio with the source's adler32, and the storage confirms
+   * it (Digest, or read-back); then, if asked, the origin goes.
+   */
+  async function verifyWith(input: VerifyInput, p: Progress) {
+    // The file's size and adler32 in Rucio come with its replicas: one call for both.
+    const states = new Map<string, string>();
+    const held = await bulk.listReplicas(input.did);
+    for (const [rse, s] of Object.entries(held?.states ?? {})) states.set(rse, s);
+    const heldAdler = held?.adler32 ? normalizeAdler32(held.adler32) : undefined;
+    if (!held || held.bytes !== input.checksums.bytes || heldAdler !== input.checksums.adler32) {
+      throw permanent(
+        `Rucio holds ${input.did.scope}:${input.did.name} as ${held ? `${held.bytes} B adler32 ${held.adler32}` : 'nothing'}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
+        'VerificationFailed',
+      );
+    }
+    const rses = new Set<string>();
+    for (const id of input.ruleIds) {
+      const locks = await listRuleLocks(rucio, id);
+      if (locks.length === 0) throw new Error(`rule ${id} has no locks yet`);
+      for (const l of locks) {
+        if (l.state !== 'OK') throw new Error(`rule ${id}: lock on ${l.rse} is ${l.state}, not OK yet`);
+        rses.add(l.rse);
+      }
+    }
+    const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
+    for (const rse of [...rses].sort()) {
+      if (states.get(rse) !== 'AVAILABLE') {
+        throw permanent(
+          `replica on ${rse} is ${states.get(rse) ?? 'missing'} in Rucio, not AVAILABLE`,
+          'VerificationFailed',
+        );
+      }
+      const pfn = await pfnOn(rse, input.did, 'read');
+      const choice = await verifyChoice(rse, input.readbackFallback);
+      const result = await adapterFor(pfn).verify(pfn, input.checksums, {
+        signal: p.signal,
+        onProgress: p.onProgress,
+        readbackFallback: choice.readbackFallback,
+        forceReadback: choice.forceReadback,
+      });
+      if (!result.ok) {
+        throw permanent(
+          `replica on ${rse} (${pfn}) failed verification by ${result.method}: ${result.reason ?? 'mismatch'}`,
+          'VerificationFailed',
+        );
+      }
+      results.push({ rse, pfn, result });
+    }
+    const verified = results.map((r) => ({ rse: r.rse, method: r.result.method }));
+    const originDeleted = input.deleteOrigin
+      ? (
+          await deleteOrigin({
+            source: input.deleteOrigin.source,
+            did: input.did,
+            checksums: input.checksums,
+            // A size-only check (RSE policy `size` on a storage without digest) never licenses a deletion.
+            verifiedRses: verified.filter((v) => v.method !== 'stat').map((v) => v.rse),
+          })
+        ).deleted
+      : undefined;
+    return {
+      verified,
+      // Every replica Rucio lists for the file (the landing and origin copies too), with its state.
+      replicas: Object.fromEntries([...states].sort(([a], [b]) => a.localeCompare(b))),
+      originDeleted,
+    };
   }
 
   /** A permanent Rucio error, prefixed with the part of the request it is about. */
@@ -442,6 +523,11 @@ export function createActivities(deps: ActivityDeps) {
       addRule?: boolean;
       /** The file's dataset: each copy is registered through it, in one call (runs started earlier send none). */
       dataset?: { did: Did; containers: Did[] };
+      /**
+       * The file's last copy: verify every rule (the earlier targets' and this one's, added here) and delete
+       * the origin in this step too. A retry copies nothing again (the replicas are registered).
+       */
+      thenVerify?: ThenVerify;
     }) {
       return classify(() =>
         heartbeating(async (p) => {
@@ -480,7 +566,18 @@ export function createActivities(deps: ActivityDeps) {
           const ruleId = input.addRule
             ? (await bulk.addRule(input.did, ruleFor(input.target), deps.account)).id
             : undefined;
-          return { rses: chosen, copied, attempt: p.attempt, ruleId };
+          const verification = input.thenVerify
+            ? await verifyWith(
+                {
+                  ...input.thenVerify,
+                  did: input.did,
+                  checksums: input.checksums,
+                  ruleIds: [...input.thenVerify.ruleIds, ...(ruleId ? [ruleId] : [])],
+                },
+                p,
+              )
+            : undefined;
+          return { rses: chosen, copied, attempt: p.attempt, ruleId, verification };
         }),
       );
     },
@@ -506,80 +603,8 @@ export function createActivities(deps: ActivityDeps) {
      * Step 5: every replica the rules require is AVAILABLE in Rucio with the source's adler32, and the
      * storage confirms it (Digest, or read-back).
      */
-    async verifyReplicas(input: {
-      did: Did;
-      checksums: Checksums;
-      ruleIds: string[];
-      readbackFallback: boolean;
-      /** Once verified, delete the origin in this step too (one activity fewer a file). */
-      deleteOrigin?: { source: Source };
-    }) {
-      return classify(() =>
-        heartbeating(async (p) => {
-          // The file's size and adler32 in Rucio come with its replicas: one call for both.
-          const states = new Map<string, string>();
-          const held = await bulk.listReplicas(input.did);
-          for (const [rse, s] of Object.entries(held?.states ?? {})) states.set(rse, s);
-          const heldAdler = held?.adler32 ? normalizeAdler32(held.adler32) : undefined;
-          if (!held || held.bytes !== input.checksums.bytes || heldAdler !== input.checksums.adler32) {
-            throw permanent(
-              `Rucio holds ${input.did.scope}:${input.did.name} as ${held ? `${held.bytes} B adler32 ${held.adler32}` : 'nothing'}, the source is ${input.checksums.bytes} B adler32 ${input.checksums.adler32}`,
-              'VerificationFailed',
-            );
-          }
-          const rses = new Set<string>();
-          for (const id of input.ruleIds) {
-            const locks = await listRuleLocks(rucio, id);
-            if (locks.length === 0) throw new Error(`rule ${id} has no locks yet`);
-            for (const l of locks) {
-              if (l.state !== 'OK') throw new Error(`rule ${id}: lock on ${l.rse} is ${l.state}, not OK yet`);
-              rses.add(l.rse);
-            }
-          }
-          const results: Array<{ rse: string; pfn: string; result: VerifyResult }> = [];
-          for (const rse of [...rses].sort()) {
-            if (states.get(rse) !== 'AVAILABLE') {
-              throw permanent(
-                `replica on ${rse} is ${states.get(rse) ?? 'missing'} in Rucio, not AVAILABLE`,
-                'VerificationFailed',
-              );
-            }
-            const pfn = await pfnOn(rse, input.did, 'read');
-            const choice = await verifyChoice(rse, input.readbackFallback);
-            const result = await adapterFor(pfn).verify(pfn, input.checksums, {
-              signal: p.signal,
-              onProgress: p.onProgress,
-              readbackFallback: choice.readbackFallback,
-              forceReadback: choice.forceReadback,
-            });
-            if (!result.ok) {
-              throw permanent(
-                `replica on ${rse} (${pfn}) failed verification by ${result.method}: ${result.reason ?? 'mismatch'}`,
-                'VerificationFailed',
-              );
-            }
-            results.push({ rse, pfn, result });
-          }
-          const verified = results.map((r) => ({ rse: r.rse, method: r.result.method }));
-          const originDeleted = input.deleteOrigin
-            ? (
-                await deleteOrigin({
-                  source: input.deleteOrigin.source,
-                  did: input.did,
-                  checksums: input.checksums,
-                  // A size-only check (RSE policy `size` on a storage without digest) never licenses a deletion.
-                  verifiedRses: verified.filter((v) => v.method !== 'stat').map((v) => v.rse),
-                })
-              ).deleted
-            : undefined;
-          return {
-            verified,
-            // Every replica Rucio lists for the file (the landing and origin copies too), with its state.
-            replicas: Object.fromEntries([...states].sort(([a], [b]) => a.localeCompare(b))),
-            originDeleted,
-          };
-        }),
-      );
+    async verifyReplicas(input: VerifyInput) {
+      return classify(() => heartbeating((p) => verifyWith(input, p)));
     },
 
     /**

@@ -179,8 +179,6 @@ describe('a batch under failures (real sandbox)', () => {
     }
   }, 1_500_000);
 
-  // Skipped, not passing: in the last CI rehearsal one cancelled file never ended (batch stuck 'cancelling'
-  // with 1 in flight for 9+ minutes); it passed three times before. Issue 10 stays open until this is fixed.
   it('cancel stops starting files and leaves none half-done: no temporary, no bytes without a replica, no replica without bytes', async () => {
     const token = uniq('cancel');
     const root = path.join(dir, token);
@@ -224,7 +222,10 @@ describe('a batch under failures (real sandbox)', () => {
       expect(after.state).toBe('cancelled');
       expect(after.counts.failed).toBe(0);
       expect(after.counts.inFlight).toBe(0);
-      expect(after.counts.cancelled).toBeGreaterThan(0);
+      // A file whose copy step is running when the cancel comes finishes that step (copy, verification and
+      // the origin's deletion are one activity; it stops early only if a heartbeat brings the cancel), and
+      // counts as done; a file between steps is cancelled. Which of the two each file meets is timing, so
+      // the count of cancelled files is not asserted; that every file taken ended one way or the other is.
       expect(after.counts.queued).toBeGreaterThan(0);
       expect(after.counts.done + after.counts.cancelled).toBe(after.counts.taken);
       expect((await client.workflow.getHandle(`batch/${batchId}`).describe()).status.name).toBe('CANCELLED');
