@@ -13,7 +13,9 @@ import { describe, expect, it } from 'vitest';
  * file starts as soon as there is room), and files whose upload inspects the source first (landing only; a copy and a deletion). Files that report their end
  * through the worker (a local activity, one `filesFinished` signal for many files), and a batch receiving those.
  * A batch whose worker starts its files (a local activity, no children: first and last page), and a file so
- * started, which reports to the batch named in its input.
+ * started, which reports to the batch named in its input. A file with a copy whose copy step also verifies
+ * and deletes the origin (no verify step), and a batch run that asks about the files carried over from the
+ * run before it.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
