@@ -70,7 +70,7 @@ interface VerifyInput {
 }
 
 /** What a direct copy's step verifies when it is the file's last copy (no verify step of its own). */
-export type ThenVerify = Omit<VerifyInput, 'did' | 'checksums'>;
+type ThenVerify = Omit<VerifyInput, 'did' | 'checksums'>;
 
 /** The checksums of an inspection, without its metadata. */
 function checksumsOf(i: Inspected): Checksums {

@@ -134,7 +134,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
   const reconcileCarried = async () => {
     const ids = [...carried].filter((id) => s.inFlight[id]);
     carried.clear();
-    await reconcile(ids);
+    await reconcile(ids); // none left: no activity
   };
   let stopWatch = false;
   void (async () => {
@@ -274,7 +274,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
         // Every start of the page answered, so each file is known to run (or to have run before).
         await Promise.all(starting);
         if (startFailure !== undefined) throw startFailure;
-        if (carried.size > 0) await reconcileCarried();
+        await reconcileCarried();
         // A page fully started: a fresh run carries the counts and the files in flight, not the history.
         stopWatch = true;
         await condition(allHandlersFinished);

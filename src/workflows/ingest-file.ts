@@ -162,6 +162,17 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     if (n !== undefined) progress.attempts[step] = n;
   };
   const did = input.did;
+  /** A verification's outcome, from the verify step or from the copy step that verified. */
+  const recordVerification = (ver: {
+    verified: IngestProgress['verified'];
+    replicas: IngestProgress['replicas'];
+    originDeleted?: boolean;
+  }) => {
+    progress.verified = ver.verified;
+    progress.replicas = ver.replicas;
+    for (const t of progress.targets) t.state ??= 'OK'; // every lock of it is OK: verified
+    if (input.deleteOrigin) progress.originDeleted = ver.originDeleted;
+  };
 
   // Workflows started before this version replay their own steps; new ones fold the catalogue-only steps
   // into their neighbours (pre-flight into inspection, the landing rule into registration, a direct
@@ -275,12 +286,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         t.rses = rep.rses;
         t.ruleId = rep.ruleId;
         attempt('replicate', rep.attempt);
-        if (rep.verification) {
-          progress.verified = rep.verification.verified;
-          progress.replicas = rep.verification.replicas;
-          for (const x of progress.targets) x.state ??= 'OK'; // every lock of it is OK: verified
-          if (input.deleteOrigin) progress.originDeleted = rep.verification.originDeleted;
-        }
+        if (rep.verification) recordVerification(rep.verification);
       }
       if (!t.ruleId) t.ruleId = (await cat.addRule({ did, target: t.target })).ruleId;
     }
@@ -301,11 +307,10 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         readbackFallback: input.verify.readbackFallback,
         deleteOrigin: lean && input.deleteOrigin ? { source: input.source } : undefined,
       });
-      progress.verified = ver.verified;
-      progress.replicas = ver.replicas;
-      if (lean) {
-        for (const t of progress.targets) t.state ??= 'OK'; // every lock of it is OK: verified
-        if (input.deleteOrigin) progress.originDeleted = ver.originDeleted;
+      if (lean) recordVerification(ver);
+      else {
+        progress.verified = ver.verified;
+        progress.replicas = ver.replicas;
       }
 
       if (input.deleteOrigin && !lean) {
