@@ -361,6 +361,12 @@ export async function follow(
   // Each look is a query the batch's worker answers: once a second for a person watching, else every 5 s.
   const everyMs = interactive ? 1000 : 5000;
   const handle = client.workflow.getHandle(batchWorkflowId(batchId));
+  // The batch's end wakes the loop at once (the result follows the batch's continue-as-new runs): the
+  // command returns when the batch does, not up to a look later. Its outcome is read below, not here.
+  const ended = handle.result().then(
+    () => undefined,
+    () => undefined,
+  );
   let last;
   try {
     for (;;) {
@@ -370,7 +376,9 @@ export async function follow(
         if (!json) view.update(v.progress);
       }
       if (v.execution !== 'RUNNING') break;
-      await new Promise((r) => setTimeout(r, everyMs));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((r) => (timer = setTimeout(r, everyMs))), ended]);
+      clearTimeout(timer);
     }
   } finally {
     view.stop();

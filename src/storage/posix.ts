@@ -76,6 +76,7 @@ export class PosixAdapter implements FullStorageAdapter {
       describe: source.describe,
       attempt: opts.attempt,
       verify: opts.verify,
+      bytes: source.bytes,
     });
   }
 

@@ -23,6 +23,21 @@ export interface SafeWriteOptions {
   attempt?: number;
   /** How the temporary is verified (digest, read back, size only when no digest). */
   verify?: Pick<VerifyOptions, 'readbackFallback' | 'forceReadback'>;
+  /** The source's size, when known before writing (else `expected.bytes`): see `lookFirst`. */
+  bytes?: number;
+}
+
+/**
+ * Sources under this size are not looked for on the storage before a first attempt writes them. A new name
+ * is the rule, and the look costs a round trip, or on XRootD 5.5, which closes the connection after every
+ * 404, a new TLS connection. The look before the rename still finds a file that is there: it is then
+ * compared, as before, and only the bytes were sent for nothing. Retries and big sources look first.
+ */
+export const lookFirstMinBytes = 16 * 1024 * 1024;
+
+function lookFirst(opts: SafeWriteOptions): boolean {
+  const bytes = opts.bytes ?? opts.expected?.bytes;
+  return opts.attempt !== 1 || bytes === undefined || bytes >= lookFirstMinBytes;
 }
 
 /** Earlier attempts' temporaries are looked for this far back (attempts beyond are rare and backed off). */
@@ -39,7 +54,7 @@ export async function safeWrite(
   writeTemp: (tempUrl: string) => Promise<Checksums>,
   opts: SafeWriteOptions,
 ): Promise<UploadResult> {
-  const existing = await target.stat(url, opts.signal);
+  const existing = lookFirst(opts) ? await target.stat(url, opts.signal) : undefined;
   if (existing) return compareExisting(target, url, existing, opts);
 
   const attempt = opts.attempt;

@@ -203,6 +203,7 @@ export class WebDavAdapter implements FullStorageAdapter {
       describe: source.describe,
       attempt: opts.attempt,
       verify: opts.verify,
+      bytes: source.bytes,
     });
   }
 

@@ -110,6 +110,7 @@ export class XrootdAdapter implements FullStorageAdapter {
       describe: source.describe,
       attempt: opts.attempt,
       verify: opts.verify,
+      bytes: source.bytes,
     });
   }
 

@@ -121,6 +121,24 @@ describe.each([
     expect(fs.readFileSync(disk('exists.bin')).equals(data)).toBe(true);
   });
 
+  // A small source's first attempt does not look before sending: the look before the rename must still
+  // find what is there, never overwrite it, and leave no temporary behind.
+  it('on a first attempt, finds an existing file before the rename and never overwrites it', async () => {
+    const target = url('exists-first-attempt.bin');
+    const a = adapterFor(target);
+    const data = randomBytes(1000);
+    const file = localFile(`${scheme}-exists-first`, data);
+    expect((await a.upload(file, target, { attempt: 1 })).alreadyThere).toBe(false);
+    expect(await a.upload(file, target, { attempt: 1 })).toEqual({ alreadyThere: true, checksums: await sums(data) });
+    await expectStorageError(
+      a.upload(localFile(`${scheme}-other-first`, randomBytes(1000)), target, { attempt: 1 }),
+      'EXISTS_DIFFERENT',
+      'permanent',
+    );
+    expect(fs.readFileSync(disk('exists-first-attempt.bin')).equals(data)).toBe(true);
+    expect(leftovers(path.dirname(disk('exists-first-attempt.bin')))).toEqual([]);
+  });
+
   it('detects content changed behind the storage', async () => {
     const target = url('corrupt.bin');
     const a = adapterFor(target);
