@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import pLimit from 'p-limit';
+import { currentFlow } from '../shared/ingest-input.js';
 import { batchFileAttributes, saKeys } from '../workflows/search-attribute-keys.js';
 import type { PageItem } from './batch.js';
 
@@ -51,10 +52,10 @@ async function startOne(
     await client.workflow.start('ingestFile', {
       workflowId,
       taskQueue: batch.taskQueue,
-      args: [{ ...item.input, reportTo: batch.reportTo }],
+      args: [{ ...item.input, reportTo: batch.reportTo, flow: currentFlow }],
       // The lifecycle's own rule: a failed file may run again, a completed one never.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-      typedSearchAttributes: batchFileAttributes(item.input, batch.batchId),
+      typedSearchAttributes: batchFileAttributes(item.input, batch.batchId, 'upload'),
       staticSummary: item.summary,
     });
     return { workflowId, outcome: 'started' };

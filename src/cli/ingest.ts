@@ -10,6 +10,7 @@ import {
   defaultTaskQueue,
   parseIngestInput,
   workflowIdFor,
+  currentFlow,
   type IngestInput,
   type QosTarget,
 } from '../shared/ingest-input.js';
@@ -138,7 +139,7 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
     const handle = await client.workflow.start('ingestFile', {
       taskQueue,
       workflowId,
-      args: [input],
+      args: [{ ...input, flow: currentFlow }],
       // Same file while running → attach; after it completed → report that run, never ingest twice;
       // after it failed (or was terminated) → a new run, once the cause is fixed: every step is idempotent.
       workflowIdConflictPolicy: 'USE_EXISTING',
@@ -147,7 +148,7 @@ export async function startIngest(client: Client, input: IngestInput, taskQueue:
         { key: saKeys.scope, value: input.did.scope },
         { key: saKeys.dataset, value: `${input.dataset.scope}:${input.dataset.name}` },
         { key: saKeys.landingRse, value: input.landingRse },
-        { key: saKeys.step, value: 'queued' },
+        { key: saKeys.step, value: 'upload' },
       ],
       staticSummary: fileSummary(input),
     });

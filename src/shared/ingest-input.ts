@@ -87,8 +87,20 @@ export const ingestInputSchema = z.object({
    * worker starts the file; a file started as the batch's child (older batches) finds its parent instead.
    */
   reportTo: z.string().optional(),
+  /**
+   * The lifecycle code this input was started for, set by whoever starts the workflow (`currentFlow`).
+   * Inputs without it (started before it existed) replay their recorded `patched()` markers.
+   */
+  flow: z.number().int().positive().optional(),
 });
 export type IngestInput = z.infer<typeof ingestInputSchema>;
+
+/**
+ * 2: today's steps chosen by the input instead of by `patched()`, and the start names the first step
+ * (`upload`). A patch marker costs a file two history events (the marker and the `TemporalChangeVersion`
+ * upsert Temporal adds to it), and every upsert is a write to Temporal's visibility store.
+ */
+export const currentFlow = 2;
 
 export function parseIngestInput(raw: unknown): IngestInput {
   const r = ingestInputSchema.safeParse(raw);

@@ -186,7 +186,10 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // Newer runs report their end through the worker (reportToBatch): one marker for all of the above.
   // Newest runs verify a direct copy in the step that made the file's last copy (no verify step: 7 events
   // fewer a file with a copy), with one marker for all of the above.
-  const verifyInCopy = patched('verify-in-copy');
+  // Inputs of the current flow (`input.flow`) take all of the above with no marker at all, and their start
+  // named the upload step: three events fewer a file (the marker, Temporal's upsert of it, the step's).
+  const current = (input.flow ?? 0) >= 2;
+  const verifyInCopy = current || patched('verify-in-copy');
   const batchedReport = verifyInCopy || patched('batched-report');
   const fold = batchedReport || patched('upload-inspects');
   const local = fold || patched('local-catalogue');
@@ -214,7 +217,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     let metadata: Record<string, string | number | boolean> | undefined;
     let up: { pfn: string; alreadyThere: boolean; attempt: number };
     if (fold) {
-      enter('upload');
+      if (current) progress.step = 'upload';
+      else enter('upload');
       const r = await transfer.upload({ ...inspection, did, landingRse: input.landingRse });
       if (!('inspected' in r) || !r.inspected)
         throw ApplicationFailure.nonRetryable(
@@ -326,12 +330,12 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       }
     }
     // Announced complete by a trigger file: it goes once the file is done (kept after a failure).
-    if (input.trigger && patched('remove-trigger')) {
+    if (input.trigger && (current || patched('remove-trigger'))) {
       const t = await cat.removeTrigger({ path: input.trigger });
       if (t.problem) log.warn('trigger file kept', { problem: t.problem });
     }
     enter('done');
-    await reportToBatch(input.reportTo, local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
+    await reportToBatch(input.reportTo, current, local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
     if (isCancellation(err) && (local || patched('cancel-cleanup'))) {
@@ -346,7 +350,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         });
         progress.step = 'cancelled';
         upsertSearchAttributes([{ key: keys.step, value: 'cancelled' }]);
-        await reportToBatch(input.reportTo, local, batchedReport, {
+        await reportToBatch(input.reportTo, current, local, batchedReport, {
           outcome: 'cancelled',
           bytes: progress.checksums?.bytes ?? 0,
         });
@@ -359,7 +363,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     log.error('ingestion failed', { step: progress.step, problem: progress.problem });
     progress.step = 'failed';
     upsertSearchAttributes([{ key: keys.step, value: 'failed' }]);
-    await reportToBatch(input.reportTo, local, batchedReport, {
+    await reportToBatch(input.reportTo, current, local, batchedReport, {
       outcome: 'failed',
       bytes: progress.checksums?.bytes ?? 0,
       problem: progress.problemCode ?? problemCode(err),
@@ -375,6 +379,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
  */
 async function reportToBatch(
   reportTo: string | undefined,
+  current: boolean,
   implied: boolean,
   throughWorker: boolean,
   report: Omit<FileReport, 'workflowId'>,
@@ -403,7 +408,7 @@ async function reportToBatch(
     // A cancel that arrives while the last step still finishes (its activity completed rather than
     // stopped: the origin may be gone) leaves the file done; the report must still go out, or the batch
     // waits for it. Only such runs record this marker.
-    if (CancellationScope.current().consideredCancelled && patched('report-despite-cancel'))
+    if (CancellationScope.current().consideredCancelled && (current || patched('report-despite-cancel')))
       await CancellationScope.nonCancellable(send);
     else await send();
   } catch (err) {

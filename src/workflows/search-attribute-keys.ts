@@ -18,16 +18,21 @@ export const saKeys = {
   batch: keyword('RucioBatch'),
 };
 
-/** What a batch's file workflow starts with: findable by scope, dataset, RSE and batch; `queued` until taken. */
+/**
+ * What a batch's file workflow starts with: findable by scope, dataset, RSE and batch, and its first step:
+ * `upload` for files of the current flow (its activity waits there for a worker), `queued` for older ones
+ * (until their first workflow task names the step).
+ */
 export function batchFileAttributes(
   file: { did: { scope: string }; dataset: { scope: string; name: string }; landingRse: string },
   batchId: string,
+  step: 'queued' | 'upload' = 'queued',
 ): SearchAttributePair[] {
   return [
     { key: saKeys.scope, value: file.did.scope },
     { key: saKeys.dataset, value: `${file.dataset.scope}:${file.dataset.name}` },
     { key: saKeys.landingRse, value: file.landingRse },
-    { key: saKeys.step, value: 'queued' },
+    { key: saKeys.step, value: step },
     { key: saKeys.batch, value: batchId },
   ];
 }

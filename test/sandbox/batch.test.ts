@@ -115,11 +115,24 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
     expect(startMarkers).toBeGreaterThan(0);
     expect(startMarkers).toBeLessThan(200);
     let listed = 0;
+    let firstFile: string | undefined;
     for await (const w of client.workflow.list({ query: `RucioBatch="${batchId}"` })) {
       listed += 1;
       expect(w.parentExecution).toBeUndefined();
+      if (w.workflowId !== batchWorkflowId(batchId)) firstFile ??= w.workflowId;
     }
     expect(listed).toBeGreaterThan(0);
+    // Files of the current flow carry no patch marker (nor Temporal's upsert of one), and start in their
+    // upload step: the only step upsert of a landing-only file is its end.
+    const fileHistory = await client.workflow.getHandle(firstFile!).fetchHistory();
+    const fileEvents = fileHistory.events ?? [];
+    expect(fileEvents.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toEqual([]);
+    const upserts = fileEvents.flatMap((e) =>
+      Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
+    );
+    expect(upserts).toEqual(['IngestStep']);
+    const started = fileEvents[0]?.workflowExecutionStartedEventAttributes?.searchAttributes?.indexedFields;
+    expect(Buffer.from(started?.IngestStep?.data ?? []).toString()).toBe('"upload"');
 
     const seen = await pythonRucio<Seen>(inspectScript, ['user.demo', `${token}/`]);
     expect(Object.keys(seen.files)).toHaveLength(200);
