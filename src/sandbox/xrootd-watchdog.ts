@@ -13,7 +13,9 @@ export const watchdogName = 'xrootd-watchdog';
  * XRootD 5.5.3 here once stopped accepting HTTPS connections for good (2026-12-06: its HTTPS accept thread
  * gone, the listen queue full, the process otherwise idle) during a benchmark. Its restart loop only helps
  * when it exits, so this process does what a site's liveness probe does: restart a storage that stops
- * answering. Run by `sandbox up` as `rucio-ingest sandbox watch`.
+ * answering. Run by `sandbox up` as `rucio-ingest sandbox watch`. It also hangs half way: most connections
+ * unanswered, now and then one served (2026-12-06 night: copies from LANDING-1 stalled for 4.5 minutes while
+ * single probes got through and reset a count of consecutive misses), so misses count within a window.
  */
 export function watchdogProcess(l: Layout): ManagedProcess {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,23 +31,39 @@ export function watchdogProcess(l: Layout): ManagedProcess {
 
 export interface WatchOptions {
   everyMs: number;
-  /** Consecutive unanswered probes before a restart. */
+  /** Unanswered probes, among the last `window`, that restart a storage. */
   failures: number;
+  /** How many of the latest probes count (at least `failures`). */
+  window: number;
   /** How long one probe waits for an HTTP answer (a loaded storage answers in milliseconds). */
   probeTimeoutMs: number;
   /** After a restart, time for the new server to come up before its probes count. */
   graceMs: number;
 }
 
+/**
+ * One probe's outcome added to an endpoint's latest (`window`: true for unanswered); `restart` when this probe
+ * went unanswered and `failures` of the latest `window` did.
+ */
+export function recordProbe(
+  latest: boolean[],
+  missed: boolean,
+  opts: Pick<WatchOptions, 'failures' | 'window'>,
+): { window: boolean[]; restart: boolean } {
+  const window = [...latest, missed].slice(-Math.max(opts.window, opts.failures));
+  return { window, restart: missed && window.filter(Boolean).length >= opts.failures };
+}
+
 /** Probe every XRootD of the sandbox; kill one that stops answering, for its restart loop to start it again. */
 export async function watchXrootd(
   l: Layout,
   say: (line: string) => void,
-  opts: WatchOptions = { everyMs: 10_000, failures: 3, probeTimeoutMs: 10_000, graceMs: 60_000 },
+  opts: WatchOptions = { everyMs: 10_000, failures: 3, window: 5, probeTimeoutMs: 10_000, graceMs: 60_000 },
   signal?: AbortSignal,
 ): Promise<void> {
   const endpoints: XrootdEndpoint[] = [...rses, secureStorage];
-  const misses = new Map<string, number>();
+  /** The latest probes' outcomes per endpoint, newest last (true: unanswered). */
+  const recent = new Map<string, boolean[]>();
   const restartedAt = new Map<string, number>();
   say(`watching ${endpoints.length} XRootD endpoints every ${opts.everyMs / 1000} s`);
   while (!signal?.aborted) {
@@ -53,13 +71,14 @@ export async function watchXrootd(
       endpoints.map(async (e) => {
         const name = `xrootd-${e.name}`;
         const loop = runningPid(l.run, name);
-        if (loop === undefined) return misses.delete(name); // stopped on purpose, or not started yet
+        if (loop === undefined) return recent.delete(name); // stopped on purpose, or not started yet
         if (Date.now() - (restartedAt.get(name) ?? -Infinity) < opts.graceMs) return;
-        if (await xrootdHealthy(l, e, opts.probeTimeoutMs)) return misses.delete(name);
-        const n = (misses.get(name) ?? 0) + 1;
-        misses.set(name, n);
-        if (n < opts.failures) return;
-        misses.delete(name);
+        const missed = !(await xrootdHealthy(l, e, opts.probeTimeoutMs));
+        const { window, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
+        recent.set(name, window);
+        if (!restart) return;
+        const n = window.filter(Boolean).length;
+        recent.delete(name);
         restartedAt.set(name, Date.now());
         const stuck = childrenOf(loop);
         for (const pid of stuck) {
@@ -70,7 +89,7 @@ export async function watchXrootd(
           }
         }
         say(
-          `${new Date().toISOString()} ${name}: no HTTP answer in ${n} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
+          `${new Date().toISOString()} ${name}: no HTTP answer in ${n} of its last ${window.length} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
         );
       }),
     );

@@ -22,7 +22,7 @@ describe('the XRootD watchdog', () => {
     const watching = watchXrootd(
       l,
       (x) => lines.push(x),
-      { everyMs: 300, failures: 3, probeTimeoutMs: 500, graceMs: 60_000 },
+      { everyMs: 300, failures: 3, window: 5, probeTimeoutMs: 500, graceMs: 60_000 },
       ac.signal,
     );
     try {
@@ -43,7 +43,7 @@ describe('the XRootD watchdog', () => {
       }
     }
     expect(lines.filter((x) => x.includes('no HTTP answer'))).toEqual([
-      expect.stringContaining(`xrootd-PIC-DISK: no HTTP answer in 3 probes; killed ${server}`),
+      expect.stringContaining(`xrootd-PIC-DISK: no HTTP answer in 3 of its last 3 probes; killed ${server}`),
     ]);
     expect(rses.filter((r) => r !== pic).map((r) => childrenOf(runningPid(l.run, `xrootd-${r.name}`)!))).toEqual(
       others,
