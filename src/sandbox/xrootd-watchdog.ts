@@ -43,15 +43,16 @@ export interface WatchOptions {
 
 /**
  * One probe's outcome added to an endpoint's latest (`window`: true for unanswered); `restart` when this probe
- * went unanswered and `failures` of the latest `window` did.
+ * went unanswered and `failures` of the latest `window` did (`misses` of them).
  */
 export function recordProbe(
   latest: boolean[],
   missed: boolean,
   opts: Pick<WatchOptions, 'failures' | 'window'>,
-): { window: boolean[]; restart: boolean } {
+): { window: boolean[]; misses: number; restart: boolean } {
   const window = [...latest, missed].slice(-Math.max(opts.window, opts.failures));
-  return { window, restart: missed && window.filter(Boolean).length >= opts.failures };
+  const misses = window.filter(Boolean).length;
+  return { window, misses, restart: missed && misses >= opts.failures };
 }
 
 /** Probe every XRootD of the sandbox; kill one that stops answering, for its restart loop to start it again. */
@@ -74,10 +75,9 @@ export async function watchXrootd(
         if (loop === undefined) return recent.delete(name); // stopped on purpose, or not started yet
         if (Date.now() - (restartedAt.get(name) ?? -Infinity) < opts.graceMs) return;
         const missed = !(await xrootdHealthy(l, e, opts.probeTimeoutMs));
-        const { window, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
+        const { window, misses, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
         recent.set(name, window);
         if (!restart) return;
-        const n = window.filter(Boolean).length;
         recent.delete(name);
         restartedAt.set(name, Date.now());
         const stuck = childrenOf(loop);
@@ -89,7 +89,7 @@ export async function watchXrootd(
           }
         }
         say(
-          `${new Date().toISOString()} ${name}: no HTTP answer in ${n} of its last ${window.length} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
+          `${new Date().toISOString()} ${name}: no HTTP answer in ${misses} of its last ${window.length} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
         );
       }),
     );

@@ -33,7 +33,7 @@ export interface SafeWriteOptions {
  * 404, a new TLS connection. The look before the rename still finds a file that is there: it is then
  * compared, as before, and only the bytes were sent for nothing. Retries and big sources look first.
  */
-export const lookFirstMinBytes = 16 * 1024 * 1024;
+const lookFirstMinBytes = 16 * 1024 * 1024;
 
 function lookFirst(opts: SafeWriteOptions): boolean {
   const bytes = opts.bytes ?? opts.expected?.bytes;

@@ -131,8 +131,10 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
   // were handled after its input was taken, and 11 done files waited for the 10-minute silence). Newer runs
   // only; one describe activity a run, for the carried files that have not reported meanwhile.
   const carried = new Set(patched('reconcile-carried') && input.state ? Object.keys(input.state.inFlight) : []);
+  /** The carried files this run still counts in flight (the others have reported meanwhile). */
+  const carriedInFlight = () => [...carried].filter((id) => s.inFlight[id]);
   const reconcileCarried = async () => {
-    const ids = [...carried].filter((id) => s.inFlight[id]);
+    const ids = carriedInFlight();
     carried.clear();
     await reconcile(ids); // none left: no activity
   };
@@ -144,7 +146,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
   let stopWatch = false;
   void (async () => {
     try {
-      if (early) await reconcile([...carried].filter((id) => s.inFlight[id]));
+      if (early) await reconcile(carriedInFlight());
       while (!stopWatch) {
         await sleep(attachedPollMs);
         if (stopWatch) return;
