@@ -45,6 +45,8 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '1' },
     /** Files in flight (the CLI's --concurrency). */
     concurrency: { type: 'string', default: '200' },
+    /** Activity slots of each worker process (the worker's --max-activities). */
+    'max-activities': { type: 'string', default: '64' },
     'skip-ceiling': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of each worker process into this directory (where its time goes). */
     'worker-cpu-prof': { type: 'string' },
@@ -61,6 +63,7 @@ const fullFiles = count('full-files');
 const planLines = count('plan-lines');
 const workerCount = count('workers');
 const concurrency = count('concurrency');
+const maxActivities = count('max-activities');
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'bin', 'rucio-ingest.js');
@@ -282,7 +285,7 @@ async function batchCase(
     const profile = args['worker-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-cpu-prof']] : [];
     const child = spawn(
       process.execPath,
-      [...profile, cli, 'worker', '--task-queue', taskQueue, '--max-activities', '64'],
+      [...profile, cli, 'worker', '--task-queue', taskQueue, '--max-activities', String(maxActivities)],
       {
         cwd: root,
         env,

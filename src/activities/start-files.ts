@@ -57,6 +57,9 @@ async function startOne(
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       typedSearchAttributes: batchFileAttributes(item.input, batch.batchId, 'upload'),
       staticSummary: item.summary,
+      // The first workflow task comes back with the start, to this worker when it has a free slot: no trip
+      // through the task queue, and the batch's own tasks do not queue behind a burst of new files there.
+      requestEagerStart: true,
     });
     return { workflowId, outcome: 'started' };
   } catch (err) {

@@ -19,7 +19,7 @@ import { saKeys } from '../workflows/search-attribute-keys.js';
 import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { CliWorker } from './cli-worker.js';
-import { createIngestWorker, workerConfigFromEnv } from '../workers/worker.js';
+import { createIngestWorker, defaultMaxWorkflowTasks, workerConfigFromEnv } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
 import { fileSummary } from '../shared/file-summary.js';
 import { describePending, innermostMessage, pendingActivities } from './pending.js';
@@ -372,12 +372,18 @@ export function workerCommand(): Command {
       'concurrent activities (uploads, copies, catalogue calls)',
       process.env.RUCIO_INGEST_MAX_ACTIVITIES ?? '32',
     )
+    .option(
+      '--max-workflow-tasks <n>',
+      'workflow tasks in progress at once (a file holds one while its catalogue calls gather into bulk calls)',
+      process.env.RUCIO_INGEST_MAX_WORKFLOW_TASKS ?? String(defaultMaxWorkflowTasks),
+    )
     .option('--metrics <host:port>', 'serve Prometheus metrics here, e.g. 127.0.0.1:9464')
-    .action(async (o: { taskQueue: string; maxActivities: string; metrics?: string }) => {
+    .action(async (o: { taskQueue: string; maxActivities: string; maxWorkflowTasks: string; metrics?: string }) => {
       const cfg = {
         ...workerConfigFromEnv(),
         taskQueue: o.taskQueue,
         maxConcurrentActivities: Number(o.maxActivities),
+        maxConcurrentWorkflowTasks: Number(o.maxWorkflowTasks),
         metricsAddress: o.metrics ?? process.env.RUCIO_INGEST_METRICS_ADDRESS,
       };
       const logger = createLogger('rucio-ingest-worker');

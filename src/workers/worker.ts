@@ -25,9 +25,17 @@ export interface WorkerConfig {
   taskQueue: string;
   /** Concurrent activities (uploads, copies, catalogue calls). */
   maxConcurrentActivities: number;
+  /**
+   * Workflow tasks in progress at once. A file's task stays open while its catalogue calls run as local
+   * activities, gathered with other files' into bulk calls: with the SDK's 40, files in that step held
+   * every slot, and the batch's own tasks and the next files waited for one (see README, Performance).
+   */
+  maxConcurrentWorkflowTasks: number;
   /** Prometheus endpoint of the Temporal runtime, e.g. 0.0.0.0:9464; off when undefined. */
   metricsAddress?: string;
 }
+
+export const defaultMaxWorkflowTasks = 200;
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   return {
@@ -35,6 +43,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
     maxConcurrentActivities: Number(env.RUCIO_INGEST_MAX_ACTIVITIES ?? 32),
+    maxConcurrentWorkflowTasks: Number(env.RUCIO_INGEST_MAX_WORKFLOW_TASKS ?? defaultMaxWorkflowTasks),
     metricsAddress: env.RUCIO_INGEST_METRICS_ADDRESS,
   };
 }
@@ -101,10 +110,13 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
       ...createActivities({ rucio, account: rucio.config.account }),
       ...createBatchActivities({ client }),
       ...createReportActivities({ client }),
-      ...createStartActivities({ client }),
+      // On the worker's own connection: a file started with eager start comes back to this worker with its
+      // first workflow task, not through the task queue.
+      ...createStartActivities({ client: new Client({ connection, namespace: cfg.namespace }) }),
       ...createScanActivities(),
     },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: cfg.maxConcurrentWorkflowTasks,
     // Give running uploads time to heartbeat their last progress before the process exits.
     shutdownGraceTime: '20s',
   });

@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest';
  * started, which reports to the batch named in its input. A file with a copy whose copy step also verifies
  * and deletes the origin (no verify step), and a batch run that asks about the files carried over from the
  * run before it, at once (middle and last page). Files of the current flow (`input.flow`: no patch
- * markers, started in their upload step), landing only and with a copy and a deletion.
+ * markers, started in their upload step), landing only and with a copy and a deletion. A batch that
+ * continues as new in a workflow task of its own (first, middle and last page).
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
