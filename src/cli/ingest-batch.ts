@@ -25,7 +25,7 @@ import { BatchProgress, exitCodeOf, progressLine, summaryText, webUiLink } from 
 import { CliWorker } from './cli-worker.js';
 import { addLifecycleOptions, parseMeta, sharedFields, withFileDefaults, type FileOpts } from './ingest.js';
 import { describeWaiting, type CompletenessRules, type WaitReason } from '../policy/completeness.js';
-import { RequestError } from '../shared/request-error.js';
+import { RequestError, wholeNumberIn } from '../shared/request-error.js';
 import { stateDir } from './state-dir.js';
 import { connectClient, temporalTargetFromEnv, type TemporalTarget } from './temporal-client.js';
 
@@ -52,14 +52,6 @@ export type BatchOpts = Partial<FileOpts> & {
   requireSidecar?: boolean;
   wait?: boolean;
   json?: boolean;
-};
-
-const intIn = (v: string | number | undefined, what: string, min: number, max: number, dflt: number): number => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new RequestError(`${what} ${v}: expected a whole number from ${min} to ${max}`);
-  return n;
 };
 
 /** The profile's values, then every flag given on the command line over them. */
@@ -194,9 +186,9 @@ export function batchRequestOf(cmd: Command, flags: BatchOpts): BatchRequest {
   const f = withFileDefaults(o);
   if (!f.scope) throw new RequestError('--scope is required (on the command line or in the profile)');
   if (!f.rse) throw new RequestError('--rse is required (on the command line or in the profile)');
-  const concurrency = intIn(o.concurrency, '--concurrency', 1, 2000, 200);
+  const concurrency = wholeNumberIn(o.concurrency, '--concurrency', 1, 2000, 200);
   // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
-  const pageSize = intIn(o.pageSize, '--page-size', 1, 500, 500);
+  const pageSize = wholeNumberIn(o.pageSize, '--page-size', 1, 500, 500);
   if (o.originUrl !== undefined) {
     if (!f.originRse) throw new RequestError('--origin-url needs --origin-rse: the RSE that serves the directory');
     if (!/^(davs|https|root):\/\/[^/]+\//.test(o.originUrl))
@@ -207,7 +199,7 @@ export function batchRequestOf(cmd: Command, flags: BatchOpts): BatchRequest {
   if (o.triggerSuffix !== undefined && (o.triggerSuffix === '' || o.triggerSuffix.includes('/')))
     throw new RequestError(`--trigger-suffix ${o.triggerSuffix}: expected a file name suffix such as .trigger`);
   const completeness: CompletenessRules = {
-    settleSeconds: intIn(o.settle, '--settle', 0, 7 * 86400, 0),
+    settleSeconds: wholeNumberIn(o.settle, '--settle', 0, 7 * 86400, 0),
     triggerSuffix: o.triggerSuffix,
     requiredSidecar: o.requireSidecar ? o.metaSidecar : undefined,
   };

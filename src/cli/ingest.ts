@@ -21,6 +21,7 @@ import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { CliWorker } from './cli-worker.js';
 import { createIngestWorker, defaultMaxWorkflowTasks, workerConfigFromEnv } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
+import { wholeNumberIn } from '../shared/request-error.js';
 import { fileSummary } from '../shared/file-summary.js';
 import { describePending, innermostMessage, pendingActivities } from './pending.js';
 
@@ -382,8 +383,14 @@ export function workerCommand(): Command {
       const cfg = {
         ...workerConfigFromEnv(),
         taskQueue: o.taskQueue,
-        maxConcurrentActivities: Number(o.maxActivities),
-        maxConcurrentWorkflowTasks: Number(o.maxWorkflowTasks),
+        maxConcurrentActivities: wholeNumberIn(o.maxActivities, '--max-activities', 1, 10_000, 32),
+        maxConcurrentWorkflowTasks: wholeNumberIn(
+          o.maxWorkflowTasks,
+          '--max-workflow-tasks',
+          2,
+          10_000,
+          defaultMaxWorkflowTasks,
+        ),
         metricsAddress: o.metrics ?? process.env.RUCIO_INGEST_METRICS_ADDRESS,
       };
       const logger = createLogger('rucio-ingest-worker');

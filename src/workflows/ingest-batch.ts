@@ -285,7 +285,7 @@ export async function ingestBatch(input: BatchInput): Promise<BatchStatus> {
         await reconcileCarried();
         // A page fully started: a fresh run carries the counts and the files in flight, not the history.
         stopWatch = true;
-        // Newer runs continue as new in a workflow task of its own, not in the one that ran the last start:
+        // Newer runs continue as new in a workflow task of their own, not in the one that ran the last start:
         // Temporal refuses a continue-as-new when a report arrives during its task, and that task lasted as
         // long as the start (seconds). In four benchmark runs it was refused once or twice each; every retry
         // ran the start again and waited 1-6 s for a worker (no sticky queue after a failure), and nothing

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildInput, parseMeta, parseQos } from '../../src/cli/ingest.js';
 import { workflowIdFor } from '../../src/shared/ingest-input.js';
+import { RequestError, wholeNumberIn } from '../../src/shared/request-error.js';
 
 const base = {
   scope: 'magic',
@@ -65,5 +66,16 @@ describe('CLI input', () => {
     expect(() => buildInput('/data/has space.root', base)).toThrow(/DID name/);
     expect(() => buildInput('/data/.hidden', base)).toThrow(/DID name/);
     expect(() => buildInput('/data/x', { ...base, dataset: 'nocolon' })).toThrow(/SCOPE:NAME/);
+  });
+});
+
+describe('whole-number options', () => {
+  it('takes a whole number in range, the default when absent, and refuses the rest saying which option', () => {
+    expect(wholeNumberIn('200', '--max-workflow-tasks', 2, 10_000, 40)).toBe(200);
+    expect(wholeNumberIn(undefined, '--max-workflow-tasks', 2, 10_000, 40)).toBe(40);
+    for (const bad of ['abc', '1', '2.5', '10001'])
+      expect(() => wholeNumberIn(bad, '--max-workflow-tasks', 2, 10_000, 40)).toThrow(
+        new RequestError(`--max-workflow-tasks ${bad}: expected a whole number from 2 to 10000`),
+      );
   });
 });
