@@ -42,17 +42,19 @@ export interface WatchOptions {
 }
 
 /**
- * One probe's outcome added to an endpoint's latest (`window`: true for unanswered); `restart` when this probe
- * went unanswered and `failures` of the latest `window` did (`misses` of them).
+ * One probe's outcome added to an endpoint's latest (true for unanswered); `restart` when this probe went
+ * unanswered and `failures` of the latest `window` did (`misses` of the `counted`). `keep` is what to remember
+ * for the next probe: nothing after a restart, whose new server starts with a clean record.
  */
 export function recordProbe(
   latest: boolean[],
   missed: boolean,
   opts: Pick<WatchOptions, 'failures' | 'window'>,
-): { window: boolean[]; misses: number; restart: boolean } {
+): { keep: boolean[]; misses: number; counted: number; restart: boolean } {
   const window = [...latest, missed].slice(-Math.max(opts.window, opts.failures));
   const misses = window.filter(Boolean).length;
-  return { window, misses, restart: missed && misses >= opts.failures };
+  const restart = missed && misses >= opts.failures;
+  return { keep: restart ? [] : window, misses, counted: window.length, restart };
 }
 
 /** Probe every XRootD of the sandbox; kill one that stops answering, for its restart loop to start it again. */
@@ -75,10 +77,9 @@ export async function watchXrootd(
         if (loop === undefined) return recent.delete(name); // stopped on purpose, or not started yet
         if (Date.now() - (restartedAt.get(name) ?? -Infinity) < opts.graceMs) return;
         const missed = !(await xrootdHealthy(l, e, opts.probeTimeoutMs));
-        const { window, misses, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
-        recent.set(name, window);
+        const { keep, misses, counted, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
+        recent.set(name, keep);
         if (!restart) return;
-        recent.delete(name);
         restartedAt.set(name, Date.now());
         const stuck = childrenOf(loop);
         for (const pid of stuck) {
@@ -89,7 +90,7 @@ export async function watchXrootd(
           }
         }
         say(
-          `${new Date().toISOString()} ${name}: no HTTP answer in ${misses} of its last ${window.length} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
+          `${new Date().toISOString()} ${name}: no HTTP answer in ${misses} of its last ${counted} probes; killed ${stuck.join(', ') || 'nothing'} (its loop restarts it)`,
         );
       }),
     );

@@ -10,7 +10,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { createActivities } from '../activities/lifecycle.js';
 import { createScanActivities } from '../activities/scan.js';
 import { createBatchActivities } from '../activities/batch.js';
@@ -93,9 +93,10 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
   installRuntime(cfg.metricsAddress, opts.logger);
   const rucio = opts.rucio ?? RucioClient.fromEnvironment({ logger: opts.logger });
   const connection = await NativeConnection.connect({ address: cfg.temporalAddress });
-  // The batch's activities start its files and ask how files ended that did not report (a client of its own).
-  const clientConnection = await Connection.connect({ address: cfg.temporalAddress });
-  const client = new Client({ connection: clientConnection, namespace: cfg.namespace });
+  // The batch's activities start its files, ask how files ended that did not report, and carry the files'
+  // reports; on the worker's own connection, a file started with eager start comes back to this worker with
+  // its first workflow task, not through the task queue.
+  const client = new Client({ connection, namespace: cfg.namespace });
   const source = workflowSource();
   opts.logger?.info(
     { workflowCode: source.workflowBundle ? 'pre-built bundle' : 'TypeScript sources (bundled at start)' },
@@ -110,9 +111,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
       ...createActivities({ rucio, account: rucio.config.account }),
       ...createBatchActivities({ client }),
       ...createReportActivities({ client }),
-      // On the worker's own connection: a file started with eager start comes back to this worker with its
-      // first workflow task, not through the task queue.
-      ...createStartActivities({ client: new Client({ connection, namespace: cfg.namespace }) }),
+      ...createStartActivities({ client }),
       ...createScanActivities(),
     },
     maxConcurrentActivityTaskExecutions: cfg.maxConcurrentActivities,
@@ -124,7 +123,6 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     worker,
     async close() {
       await connection.close();
-      await clientConnection.close();
       if (!opts.rucio) await rucio.close();
     },
   };

@@ -7,7 +7,7 @@ function restarts(outcomes: boolean[], opts = { failures: 3, window: 5 }): numbe
   const out: number[] = [];
   outcomes.forEach((missed, i) => {
     const r = recordProbe(latest, missed, opts);
-    latest = r.restart ? [] : r.window;
+    latest = r.keep;
     if (r.restart) out.push(i);
   });
   return out;
