@@ -8,6 +8,7 @@ import { RseCache } from '../rucio/rse-cache.js';
 import { DatasetCache } from '../rucio/dataset-cache.js';
 import { RucioBulk } from '../rucio/bulk.js';
 import { RucioError } from '../rucio/errors.js';
+import type { FileReport } from '../shared/batch-input.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
 import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
 import { copy } from '../storage/copy.js';
@@ -89,7 +90,21 @@ export interface ActivityDeps {
   rseCache?: RseCache;
   /** Cross-file coalescing of catalogue calls (default: one per set of activities). */
   bulk?: RucioBulk;
+  /** How a registration that ends its file tells the batch (the report activity's, shared by the worker). */
+  reportToBatch?: (input: BatchReport) => Promise<{ delivered: boolean }>;
 }
+
+/** A file's end, for its batch. */
+export interface BatchReport {
+  batchWorkflowId: string;
+  report: FileReport;
+}
+
+/**
+ * What became of the report a registration carried: `delivered`, `batch-ended` (terminated: nothing to
+ * tell), or `not-sent` (no report function here, or Temporal unreachable): the workflow reports itself.
+ */
+export type ReportOutcome = 'delivered' | 'batch-ended' | 'not-sent';
 
 export interface Progress {
   signal: AbortSignal;
@@ -173,6 +188,19 @@ export function createActivities(deps: ActivityDeps) {
   const bulk = deps.bulk ?? new RucioBulk(rucio, bulkOptions());
   // Files of one dataset arrive by the thousand: ensure it once per few minutes, not once a file.
   const datasets = new DatasetCache(rucio, bulk);
+
+  async function reportQuietly(r: BatchReport): Promise<ReportOutcome> {
+    if (!deps.reportToBatch) return 'not-sent';
+    try {
+      return (await deps.reportToBatch(r)).delivered ? 'delivered' : 'batch-ended';
+    } catch (err) {
+      Context.current().log.warn('report to the batch failed: the workflow sends it', {
+        batch: r.batchWorkflowId,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return 'not-sent';
+    }
+  }
 
   function pfnOn(rse: string, did: Did, operation: 'read' | 'write' | 'delete' = 'write'): Promise<string> {
     return rseCache.pfn(rse, did, scheme, operation);
@@ -489,6 +517,11 @@ export function createActivities(deps: ActivityDeps) {
       origin?: { rse: string; pfn: string };
       /** Protect the landing copy with its rule in this step too (one activity fewer a file). */
       landingRule?: boolean;
+      /**
+       * Registration is the file's last step: once it is done, tell the batch (one local activity a file
+       * instead of two). A failed report does not fail the registration: the workflow then reports itself.
+       */
+      thenReport?: BatchReport;
     }) {
       return classify(async () => {
         const { did, checksums } = input;
@@ -507,7 +540,8 @@ export function createActivities(deps: ActivityDeps) {
               )
             ).id
           : undefined;
-        return { attempt: Context.current().info.attempt, landingRuleId };
+        const report = input.thenReport ? await reportQuietly(input.thenReport) : undefined;
+        return { attempt: Context.current().info.attempt, landingRuleId, report };
       });
     },
 

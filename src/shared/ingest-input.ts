@@ -99,8 +99,10 @@ export type IngestInput = z.infer<typeof ingestInputSchema>;
  * 2: today's steps chosen by the input instead of by `patched()`, and the start names the first step
  * (`upload`). A patch marker costs a file two history events (the marker and the `TemporalChangeVersion`
  * upsert Temporal adds to it), and every upsert is a write to Temporal's visibility store.
+ * 3: a landing-only file of a batch that keeps its origin reports its end from its registration's local
+ * activity (13 events, one local activity).
  */
-export const currentFlow = 2;
+export const currentFlow = 3;
 
 export function parseIngestInput(raw: unknown): IngestInput {
   const r = ingestInputSchema.safeParse(raw);

@@ -97,6 +97,7 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
   // reports; on the worker's own connection, a file started with eager start comes back to this worker with
   // its first workflow task, not through the task queue.
   const client = new Client({ connection, namespace: cfg.namespace });
+  const reports = createReportActivities({ client });
   const source = workflowSource();
   opts.logger?.info(
     { workflowCode: source.workflowBundle ? 'pre-built bundle' : 'TypeScript sources (bundled at start)' },
@@ -108,9 +109,10 @@ export async function createIngestWorker(cfg: WorkerConfig, opts: { rucio?: Ruci
     taskQueue: cfg.taskQueue,
     ...source,
     activities: {
-      ...createActivities({ rucio, account: rucio.config.account }),
+      // A registration that ends its file reports it to the batch through the same gathered signals.
+      ...createActivities({ rucio, account: rucio.config.account, reportToBatch: reports.reportToBatch }),
       ...createBatchActivities({ client }),
-      ...createReportActivities({ client }),
+      ...reports,
       ...createStartActivities({ client }),
       ...createScanActivities(),
     },

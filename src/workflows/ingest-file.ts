@@ -188,7 +188,10 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // fewer a file with a copy), with one marker for all of the above.
   // Inputs of the current flow (`input.flow`) take all of the above with no marker at all, and their start
   // named the upload step: three events fewer a file (the marker, Temporal's upsert of it, the step's).
-  const current = (input.flow ?? 0) >= 2;
+  // Flow 3: a landing-only file that keeps its origin ends with its registration, which reports the end to
+  // the batch in the same local activity (one marker, one local activity and one activation fewer a file).
+  const flow = input.flow ?? 0;
+  const current = flow >= 2;
   const verifyInCopy = current || patched('verify-in-copy');
   const batchedReport = verifyInCopy || patched('batched-report');
   const fold = batchedReport || patched('upload-inspects');
@@ -201,6 +204,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     : local
       ? localFirstCatalogue
       : catalogue;
+  const batch = input.reportTo;
+  const reportInRegister = flow >= 3 && !!batch && input.qos.length === 0 && !input.deleteOrigin && !input.trigger;
   try {
     const preflight = { landingRse: input.landingRse, qos: input.qos, did };
     const inspection = {
@@ -259,6 +264,12 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       origin: input.source.kind === 'rse' ? { rse: input.source.rse, pfn: input.source.pfn } : undefined,
       // The landing copy stays protected by a rule of its own until a human decides otherwise.
       landingRule: lean,
+      thenReport: reportInRegister
+        ? {
+            batchWorkflowId: batch!,
+            report: { workflowId: workflowInfo().workflowId, outcome: 'done', bytes: checksums.bytes },
+          }
+        : undefined,
     });
     attempt('register', reg.attempt);
     if (!lean)
@@ -335,7 +346,9 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       if (t.problem) log.warn('trigger file kept', { problem: t.problem });
     }
     enter('done');
-    await reportToBatch(input.reportTo, current, local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
+    if (reg.report === 'batch-ended') log.warn('the batch has ended: report not delivered', { batch });
+    else if (reg.report !== 'delivered')
+      await reportToBatch(input.reportTo, current, local, batchedReport, { outcome: 'done', bytes: checksums.bytes });
     return { ...progress, did: `${did.scope}:${did.name}` };
   } catch (err) {
     if (isCancellation(err) && (local || patched('cancel-cleanup'))) {

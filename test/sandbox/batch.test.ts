@@ -156,6 +156,11 @@ describe('rucio-ingest ingest: a night of files as one batch (real sandbox)', ()
       Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
     );
     expect(upserts).toEqual(['IngestStep']);
+    // Its registration told the batch it was done: one local activity a file, not a second one to report.
+    const localActivities = fileEvents.filter(
+      (e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    );
+    expect(localActivities).toHaveLength(1);
     const started = fileEvents[0]?.workflowExecutionStartedEventAttributes?.searchAttributes?.indexedFields;
     expect(Buffer.from(started?.IngestStep?.data ?? []).toString()).toBe('"upload"');
 
