@@ -50,6 +50,8 @@ const { values: args } = parseArgs({
     'skip-ceiling': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of each worker process into this directory (where its time goes). */
     'worker-cpu-prof': { type: 'string' },
+    /** Node/V8 flags for each worker process, space-separated (e.g. "--trace-gc"): tuning measured, not guessed. */
+    'worker-node-flags': { type: 'string', default: '' },
   },
 });
 const count = (name: keyof typeof args): number => {
@@ -283,6 +285,7 @@ async function batchCase(
   // Several worker processes on one task queue share the batch (scale-out on one host).
   const workers = Array.from({ length: workerCount }, () => {
     const profile = args['worker-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-cpu-prof']] : [];
+    profile.push(...args['worker-node-flags'].split(' ').filter(Boolean));
     const child = spawn(
       process.execPath,
       [...profile, cli, 'worker', '--task-queue', taskQueue, '--max-activities', String(maxActivities)],

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { checksumFile, checksumStream, READ_CHUNK_BYTES } from './checksum.js';
+import { checksumFile, checksumStream, readChunkFor } from './checksum.js';
 import { permanentError } from './errors.js';
 import type { Checksums, StorageAdapter, UploadSource } from './types.js';
 
@@ -20,7 +20,7 @@ export function localFileSource(localPath: string, opts: { md5?: boolean; signal
   return {
     bytes,
     describe: localPath,
-    open: () => Promise.resolve(fs.createReadStream(localPath, { highWaterMark: READ_CHUNK_BYTES })),
+    open: () => Promise.resolve(fs.createReadStream(localPath, { highWaterMark: readChunkFor(bytes) })),
     checksums: () => checksumFile(localPath, { md5: opts.md5, signal: opts.signal }),
   };
 }

@@ -4,7 +4,12 @@ import { httpStatusError, StorageError, toStorageError } from '../../src/storage
 import { PerfMarkerParser } from '../../src/storage/perf-markers.js';
 import { encodePath, httpsUrl, parseStorageUrl, tempSiblingUrl } from '../../src/storage/url.js';
 import { rootUrl, xrdError } from '../../src/storage/xrootd.js';
-import { checksumStream } from '../../src/storage/checksum.js';
+import { checksumFile, checksumStream, readChunkFor, READ_CHUNK_BYTES } from '../../src/storage/checksum.js';
+import { localFileSource } from '../../src/storage/sources.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 describe('storage URLs', () => {
@@ -128,5 +133,34 @@ describe('checksumStream', () => {
     const p = checksumStream(new Readable({ read() {} }), { signal: ac.signal });
     ac.abort();
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+});
+
+describe('file reads sized to the file', () => {
+  it('reads a small file in one buffer of its size, a big one in 4 MiB chunks', () => {
+    expect(readChunkFor(1024 * 1024)).toBe(1024 * 1024);
+    expect(readChunkFor(10)).toBe(64 * 1024);
+    expect(readChunkFor(10 * 1024 * 1024 * 1024)).toBe(READ_CHUNK_BYTES);
+  });
+  it('still reads a file to its end when it grew after its size was taken', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'read-chunk-'));
+    try {
+      const p = path.join(dir, 'f');
+      fs.writeFileSync(p, Buffer.alloc(100_000, 1));
+      const source = localFileSource(p); // size taken now: 100 000 B
+      fs.appendFileSync(p, Buffer.alloc(300_000, 2));
+      const whole = fs.readFileSync(p);
+      let read = 0;
+      const md5 = createHash('md5');
+      for await (const chunk of await source.open()) {
+        read += (chunk as Buffer).length;
+        md5.update(chunk as Buffer);
+      }
+      expect(read).toBe(400_000);
+      expect(md5.digest('hex')).toBe(createHash('md5').update(whole).digest('hex'));
+      expect((await checksumFile(p, { md5: true })).md5).toBe(createHash('md5').update(whole).digest('hex'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
