@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { rses, secureStorage, type Layout, type XrootdEndpoint } from './layout.js';
 import type { ManagedProcess } from './processes.js';
 import { runningPid } from './processes.js';
-import { xrootdHealthy } from './xrootd.js';
+import { xrootdHealthy, xrootdTakesWrites } from './xrootd.js';
 
 export const watchdogName = 'xrootd-watchdog';
 
@@ -76,7 +76,9 @@ export async function watchXrootd(
         const loop = runningPid(l.run, name);
         if (loop === undefined) return recent.delete(name); // stopped on purpose, or not started yet
         if (Date.now() - (restartedAt.get(name) ?? -Infinity) < opts.graceMs) return;
-        const missed = !(await xrootdHealthy(l, e, opts.probeTimeoutMs));
+        // A storage that answers HEADs but takes no upload is down for ingestion all the same.
+        const missed =
+          !(await xrootdHealthy(l, e, opts.probeTimeoutMs)) || !(await xrootdTakesWrites(l, e, opts.probeTimeoutMs));
         const { keep, misses, counted, restart } = recordProbe(recent.get(name) ?? [], missed, opts);
         recent.set(name, keep);
         if (!restart) return;

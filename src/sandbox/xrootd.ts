@@ -145,17 +145,46 @@ function x509Only(l: Layout, name: string): string[] {
 /** Healthy when both the root port answers and an HTTPS request gets any HTTP answer. */
 export async function xrootdHealthy(l: Layout, rse: XrootdEndpoint, timeoutMs = 2000): Promise<boolean> {
   if (!(await portOpen(rse.rootPort, HOST, timeoutMs))) return false;
+  return (await httpsAnswer(l, rse, 'HEAD', '/', timeoutMs)) !== undefined;
+}
+
+/** Where the watchdog's write probe goes: outside Rucio's namespace (`/rucio/...`), removed after each probe. */
+export const writeProbePath = '/.rucio-ingest-watchdog-probe';
+
+/**
+ * Takes writes when a small PUT gets any HTTP answer (403 on the x509-only storage counts: it answered).
+ * XRootD 5.5.3 has stalled uploads for minutes while still answering HEADs (2026-12-07, twice on LANDING-1):
+ * a liveness probe has to write, as a site's functional tests do. The probe file is deleted again.
+ */
+export async function xrootdTakesWrites(l: Layout, rse: XrootdEndpoint, timeoutMs = 2000): Promise<boolean> {
+  const status = await httpsAnswer(l, rse, 'PUT', writeProbePath, timeoutMs, Buffer.from('probe\n'));
+  if (status !== undefined && status < 300) await httpsAnswer(l, rse, 'DELETE', writeProbePath, timeoutMs);
+  return status !== undefined;
+}
+
+/** The status of one HTTPS request to the storage, or undefined when none came in time. */
+function httpsAnswer(
+  l: Layout,
+  rse: XrootdEndpoint,
+  method: string,
+  target: string,
+  timeoutMs: number,
+  body?: Buffer,
+): Promise<number | undefined> {
   const ca = fs.readFileSync(caFiles(l).caFile);
   return new Promise((resolve) => {
     const req = https.request(
-      { host: HOST, port: rse.httpsPort, path: '/', method: 'HEAD', ca, timeout: timeoutMs },
+      { host: HOST, port: rse.httpsPort, path: target, method, ca, timeout: timeoutMs, agent: false },
       (res) => {
         res.resume();
-        resolve(typeof res.statusCode === 'number');
+        res.on('end', () => resolve(res.statusCode));
+        res.on('error', () => resolve(res.statusCode));
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(false));
-    req.end();
+    req.on('error', () => resolve(undefined));
+    // XRootD 5.5 reads a lowercase content-length as an empty PUT: node:https keeps this case.
+    if (body) req.setHeader('Content-Length', String(body.length));
+    req.end(body);
   });
 }

@@ -2,10 +2,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { layout, rses } from '../../src/sandbox/layout.js';
 import { runningPid } from '../../src/sandbox/processes.js';
-import { xrootdHealthy } from '../../src/sandbox/xrootd.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeProbePath, xrootdHealthy, xrootdTakesWrites } from '../../src/sandbox/xrootd.js';
 import { childrenOf, watchXrootd } from '../../src/sandbox/xrootd-watchdog.js';
 
 describe('the XRootD watchdog', () => {
+  it('probes writes too: an answering storage takes a small PUT, and the probe file goes again', async () => {
+    const l = layout();
+    const landing = rses.find((r) => r.name === 'LANDING-1')!;
+    expect(await xrootdTakesWrites(l, landing, 5000)).toBe(true);
+    expect(fs.existsSync(path.join(l.rseData('LANDING-1'), writeProbePath))).toBe(false);
+  });
+
   // XRootD 5.5.3 once stopped accepting HTTPS connections while its process lived on: the restart loop
   // never saw an exit. A stopped server (SIGSTOP, its loop left running) is the same to a client.
   it('restarts an XRootD that stops answering, and leaves the answering ones alone', async () => {
