@@ -398,6 +398,7 @@ export function createActivities(deps: ActivityDeps) {
         });
       }
       sums = await checksumFile(input.source.path, {
+        bytes: st.size,
         md5: input.md5,
         onProgress: p.onProgress,
         signal: p.signal,

@@ -19,7 +19,12 @@ import { saKeys } from '../workflows/search-attribute-keys.js';
 import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/did-naming.js';
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { CliWorker } from './cli-worker.js';
-import { createIngestWorker, defaultMaxWorkflowTasks, workerConfigFromEnv } from '../workers/worker.js';
+import {
+  createIngestWorker,
+  defaultMaxActivities,
+  defaultMaxWorkflowTasks,
+  workerConfigFromEnv,
+} from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
 import { wholeNumberIn } from '../shared/request-error.js';
 import { fileSummary } from '../shared/file-summary.js';
@@ -371,7 +376,7 @@ export function workerCommand(): Command {
     .option(
       '--max-activities <n>',
       'concurrent activities (uploads, copies, catalogue calls)',
-      process.env.RUCIO_INGEST_MAX_ACTIVITIES ?? '32',
+      process.env.RUCIO_INGEST_MAX_ACTIVITIES ?? String(defaultMaxActivities),
     )
     .option(
       '--max-workflow-tasks <n>',
@@ -383,7 +388,7 @@ export function workerCommand(): Command {
       const cfg = {
         ...workerConfigFromEnv(),
         taskQueue: o.taskQueue,
-        maxConcurrentActivities: wholeNumberIn(o.maxActivities, '--max-activities', 1, 10_000, 32),
+        maxConcurrentActivities: wholeNumberIn(o.maxActivities, '--max-activities', 1, 10_000, defaultMaxActivities),
         maxConcurrentWorkflowTasks: wholeNumberIn(
           o.maxWorkflowTasks,
           '--max-workflow-tasks',

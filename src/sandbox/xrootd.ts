@@ -7,6 +7,7 @@ import { HOST, ingestDn, type Layout, type XrootdEndpoint } from './layout.js';
 import { issueCert } from './certs.js';
 import { portOpen, type ManagedProcess } from './processes.js';
 import { chownPaths, serviceUser } from './service-user.js';
+import { discard, startRequest } from '../storage/http.js';
 
 const run = promisify(execFile);
 
@@ -162,8 +163,12 @@ export async function xrootdTakesWrites(l: Layout, rse: XrootdEndpoint, timeoutM
   return status !== undefined;
 }
 
-/** The status of one HTTPS request to the storage, or undefined when none came in time. */
-function httpsAnswer(
+/**
+ * The status of one HTTPS request to the storage, or undefined when none came in time. Sent with the storage
+ * library's request (header case kept for XRootD), on a connection of its own: a server that stopped
+ * accepting connections is seen, not hidden behind a kept-alive one.
+ */
+async function httpsAnswer(
   l: Layout,
   rse: XrootdEndpoint,
   method: string,
@@ -171,20 +176,24 @@ function httpsAnswer(
   timeoutMs: number,
   body?: Buffer,
 ): Promise<number | undefined> {
-  const ca = fs.readFileSync(caFiles(l).caFile);
-  return new Promise((resolve) => {
-    const req = https.request(
-      { host: HOST, port: rse.httpsPort, path: target, method, ca, timeout: timeoutMs, agent: false },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
-        res.on('error', () => resolve(res.statusCode));
+  const agent = new https.Agent({ keepAlive: false, ca: fs.readFileSync(caFiles(l).caFile) });
+  try {
+    const res = await startRequest(
+      {
+        method,
+        url: `https://${HOST}:${rse.httpsPort}${target}`,
+        headers: body ? { 'Content-Length': String(body.length) } : {},
+        agent,
+        idleTimeoutMs: timeoutMs,
+        handshakeTimeoutMs: timeoutMs,
       },
+      (r) => r.end(body),
     );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(undefined));
-    // XRootD 5.5 reads a lowercase content-length as an empty PUT: node:https keeps this case.
-    if (body) req.setHeader('Content-Length', String(body.length));
-    req.end(body);
-  });
+    discard(res.body);
+    return res.status;
+  } catch {
+    return undefined;
+  } finally {
+    agent.destroy();
+  }
 }

@@ -74,6 +74,8 @@ export interface ChecksumOptions {
   onCheckpointable?: (checkpoint: () => ChecksumCheckpoint | undefined) => void;
   /** Carry on from this checkpoint (a file: read from its byte offset). */
   resumeFrom?: ChecksumCheckpoint;
+  /** checksumFile: the file's size, as the caller's stat found it (sizes the read chunk). */
+  bytes?: number;
 }
 
 /** Large reads: hashing is faster per call on big chunks, and fewer event-loop turns. */
@@ -91,11 +93,8 @@ export function readChunkFor(bytes: number): number {
 
 export async function checksumFile(path: string, opts: ChecksumOptions = {}): Promise<Checksums> {
   const start = opts.resumeFrom?.bytes ?? 0;
-  const size = await fs.promises.stat(path).then(
-    (st) => st.size,
-    () => READ_CHUNK_BYTES, // the stream's open reports the problem
-  );
-  const stream = fs.createReadStream(path, { highWaterMark: readChunkFor(size - start), start });
+  const chunk = opts.bytes === undefined ? READ_CHUNK_BYTES : readChunkFor(opts.bytes - start);
+  const stream = fs.createReadStream(path, { highWaterMark: chunk, start });
   return checksumStream(stream, opts, `checksum ${path}`);
 }
 

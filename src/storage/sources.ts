@@ -21,7 +21,7 @@ export function localFileSource(localPath: string, opts: { md5?: boolean; signal
     bytes,
     describe: localPath,
     open: () => Promise.resolve(fs.createReadStream(localPath, { highWaterMark: readChunkFor(bytes) })),
-    checksums: () => checksumFile(localPath, { md5: opts.md5, signal: opts.signal }),
+    checksums: () => checksumFile(localPath, { md5: opts.md5, signal: opts.signal, bytes }),
   };
 }
 

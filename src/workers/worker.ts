@@ -36,13 +36,15 @@ export interface WorkerConfig {
 }
 
 export const defaultMaxWorkflowTasks = 200;
+/** Activity slots of a worker (`--max-activities`). */
+export const defaultMaxActivities = 32;
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   return {
     temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
-    maxConcurrentActivities: Number(env.RUCIO_INGEST_MAX_ACTIVITIES ?? 32),
+    maxConcurrentActivities: Number(env.RUCIO_INGEST_MAX_ACTIVITIES ?? defaultMaxActivities),
     maxConcurrentWorkflowTasks: Number(env.RUCIO_INGEST_MAX_WORKFLOW_TASKS ?? defaultMaxWorkflowTasks),
     metricsAddress: env.RUCIO_INGEST_METRICS_ADDRESS,
   };
