@@ -10,6 +10,10 @@ import { copy } from '../storage/copy.js';
 import { StorageAuth } from '../storage/auth.js';
 import { adapterFor } from '../storage/index.js';
 import type { Checksums } from '../storage/types.js';
+import { wholeNumberIn } from '../shared/request-error.js';
+
+/** A probe is 4 KiB: any step of it takes milliseconds on a storage that works. */
+const defaultStepTimeoutS = 60;
 
 /** Schemes this engine can write with (others are listed as skipped). */
 const SUPPORTED = new Set(['davs', 'https', 'root', 'file']);
@@ -33,8 +37,14 @@ export function checkRseSubcommand(): Command {
     .argument('[rse]', 'RSE name')
     .option('--all', 'every RSE Rucio knows')
     .option('--json', 'machine-readable output')
-    .action(async (rseName: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+    .option(
+      '--step-timeout <seconds>',
+      'fail a step (write, digest, copy, delete) that has not finished in this long',
+      String(defaultStepTimeoutS),
+    )
+    .action(async (rseName: string | undefined, opts: { all?: boolean; json?: boolean; stepTimeout?: string }) => {
       if (!rseName && !opts.all) throw new Error('name an RSE or pass --all');
+      const stepMs = 1000 * wholeNumberIn(opts.stepTimeout, '--step-timeout', 1, 3600, defaultStepTimeoutS);
       const rucio = RucioClient.fromEnvironment();
       try {
         const names = opts.all ? await listRses(rucio) : [rseName!];
@@ -62,7 +72,7 @@ export function checkRseSubcommand(): Command {
           }
           reports[name] = [];
           for (const p of protocols) {
-            const r = await probeProtocol(p);
+            const r = await probeProtocol(p, stepMs);
             reports[name].push(r);
             failed ||= !r.ok;
             if (!opts.json) printReport(name, r);
@@ -80,21 +90,50 @@ function isWritable(p: RseProtocol): boolean {
   return (p.domains.wan?.write ?? 0) > 0 || (p.domains.lan?.write ?? 0) > 0;
 }
 
-async function timed<T>(r: ProtocolReport, step: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> {
+/**
+ * One step, timed and bounded: a storage that takes a request and never answers it (XRootD 5.5.3 now and
+ * then does) fails the step after `limitMs`, naming it, instead of holding the check for a storage's own
+ * timeouts (up to 10 minutes for a digest).
+ */
+async function timed<T>(
+  r: ProtocolReport,
+  step: string,
+  limitMs: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+  detail?: (v: T) => string,
+): Promise<T> {
   const t0 = performance.now();
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error(
+        `${step}: no answer from the storage in ${limitMs / 1000} s (a slow storage: --step-timeout)`,
+      );
+      ac.abort(err);
+      reject(err);
+    }, limitMs);
+  });
   try {
-    const v = await fn();
+    // The race also ends a step whose call does not honour the signal.
+    const v = await Promise.race([fn(ac.signal), expired]);
     r.steps.push({ step, ms: Math.round(performance.now() - t0), ok: true, detail: detail?.(v) });
     return v;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = ac.signal.aborted ? String((ac.signal.reason as Error).message) : errorText(err);
     r.steps.push({ step, ms: Math.round(performance.now() - t0), ok: false, detail: message });
-    throw err;
+    throw ac.signal.aborted ? ac.signal.reason : err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Write → digest → verify → TPC (https/davs) → delete, each step timed; cleans up whatever it created. */
-async function probeProtocol(p: RseProtocol): Promise<ProtocolReport> {
+async function probeProtocol(p: RseProtocol, stepMs: number): Promise<ProtocolReport> {
   const endpoint = `${p.scheme}://${p.hostname}:${p.port}`;
   const r: ProtocolReport = { scheme: p.scheme, endpoint, ok: true, steps: [] };
   if (!SUPPORTED.has(p.scheme)) {
@@ -104,18 +143,22 @@ async function probeProtocol(p: RseProtocol): Promise<ProtocolReport> {
   const probeUrl = buildPfn(p, `.rucio-ingest-preflight/${id}.probe`);
   const tpcUrl = buildPfn(p, `.rucio-ingest-preflight/${id}.tpc-copy`);
   const local = path.join(os.tmpdir(), `rucio-ingest-preflight-${id}`);
-  fs.writeFileSync(local, randomBytes(4096));
   const adapter = adapterFor(probeUrl);
+  const bytes = 4096;
+  fs.writeFileSync(local, randomBytes(bytes));
   try {
     const sent: Checksums = (
-      await timed(r, 'write', () => adapter.upload(local, probeUrl, { md5: true, noProgressTimeoutMs: 30_000 }))
+      await timed(r, 'write', stepMs, (signal) =>
+        adapter.upload(local, probeUrl, { md5: true, noProgressTimeoutMs: 30_000, signal }),
+      )
     ).checksums;
-    const digest = await timed(r, 'digest', () => adapter.digest(probeUrl, { md5: true }));
+    const digest = await timed(r, 'digest', stepMs, (signal) => adapter.digest(probeUrl, { md5: true, signal, bytes }));
     r.digest = [digest?.adler32 && 'adler32', digest?.md5 && 'md5'].filter(Boolean).join('+') || 'none (read-back)';
     const v = await timed(
       r,
       'verify',
-      () => adapter.verify(probeUrl, sent),
+      stepMs,
+      (signal) => adapter.verify(probeUrl, sent, { signal }),
       (v) => v.method,
     );
     if (!v.ok) throw new Error(`verification failed: ${v.reason}`);
@@ -123,21 +166,24 @@ async function probeProtocol(p: RseProtocol): Promise<ProtocolReport> {
       const c = await timed(
         r,
         'tpc',
-        () => copy(probeUrl, tpcUrl, { expected: sent, noProgressTimeoutMs: 30_000 }),
+        stepMs,
+        (signal) => copy(probeUrl, tpcUrl, { expected: sent, noProgressTimeoutMs: 30_000, signal }),
         (c) => c.mode,
       );
       // Streaming works everywhere, so a refused TPC is reported, not a failure.
       r.tpc = c.mode === 'streamed' ? `no (${(c.notes ?? []).join('; ')})` : `yes (${c.mode})`;
-      await timed(r, 'delete tpc copy', () => adapter.delete(tpcUrl));
+      await timed(r, 'delete tpc copy', stepMs, (signal) => adapter.delete(tpcUrl, signal));
     }
-    await timed(r, 'delete', async () => {
-      if (!(await adapter.delete(probeUrl))) throw new Error('the probe was already gone');
+    await timed(r, 'delete', stepMs, async (signal) => {
+      if (!(await adapter.delete(probeUrl, signal))) throw new Error('the probe was already gone');
     });
   } catch (err) {
     r.ok = false;
-    r.error = err instanceof Error ? err.message : String(err);
-    await adapter.delete(probeUrl).catch(() => undefined);
-    await adapter.delete(tpcUrl).catch(() => undefined);
+    r.error = errorText(err);
+    // Best effort, and bounded too: the report matters more than the leftover.
+    for (const url of [probeUrl, tpcUrl]) {
+      await adapter.delete(url, AbortSignal.timeout(stepMs)).catch(() => undefined);
+    }
   } finally {
     fs.rmSync(local, { force: true });
   }

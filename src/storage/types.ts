@@ -120,7 +120,11 @@ export interface FullStorageAdapter extends StorageAdapter {
   /** Like upload(), from any re-openable source (streamed copies between storages). */
   uploadFrom(source: UploadSource, url: string, opts?: UploadOptions): Promise<UploadResult>;
   /** Size and offered checksums (undefined when the object does not exist). */
-  digest(url: string, opts?: { md5?: boolean; signal?: AbortSignal }): Promise<RemoteDigest | undefined>;
+  /** `bytes`: the size the caller expects, when known; it sizes how long a server may take to checksum. */
+  digest(
+    url: string,
+    opts?: { md5?: boolean; signal?: AbortSignal; bytes?: number },
+  ): Promise<RemoteDigest | undefined>;
   /** Rename within one storage, never overwriting an existing target. */
   rename(fromUrl: string, toUrl: string, signal?: AbortSignal): Promise<void>;
 }
