@@ -58,8 +58,35 @@ interface UploadInput {
   md5: boolean;
 }
 
-/** An upload that inspects its source first (no checksums yet). */
-export type InspectAndUploadInput = InspectInput & { did: Did; landingRse: string };
+/** Step 3: what registration takes. */
+export interface RegisterInput {
+  did: Did;
+  landingRse: string;
+  checksums: Checksums;
+  metadata: Record<string, string | number | boolean>;
+  dataset: Did;
+  containers: Did[];
+  origin?: { rse: string; pfn: string };
+  /** Protect the landing copy with its rule in this step too (one activity fewer a file). */
+  landingRule?: boolean;
+  /**
+   * Registration is the file's last step: once it is done, tell the batch (one local activity a file
+   * instead of two). A failed report does not fail the registration: the workflow then reports itself.
+   */
+  thenReport?: BatchReport;
+}
+
+/**
+ * Registration done by the upload, once the bytes are there: the inspection supplies the checksums, and
+ * its metadata (from a sidecar or schema) replaces `metadata` when it has any.
+ */
+export type ThenRegister = Omit<RegisterInput, 'did' | 'landingRse' | 'checksums' | 'thenReport'> & {
+  /** The report, whose size the inspection fills in. */
+  thenReport?: { batchWorkflowId: string; report: Omit<FileReport, 'bytes'> };
+};
+
+/** An upload that inspects its source first (no checksums yet), and may register the file after. */
+export type InspectAndUploadInput = InspectInput & { did: Did; landingRse: string; thenRegister?: ThenRegister };
 
 interface VerifyInput {
   did: Did;
@@ -452,6 +479,28 @@ export function createActivities(deps: ActivityDeps) {
     return { pfn, alreadyThere: result.alreadyThere, attempt: p.attempt };
   }
 
+  /** Step 3: file DID + replica + metadata + dataset attachment; every call idempotent. */
+  async function registerWith(input: RegisterInput) {
+    const { did, checksums } = input;
+    const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
+    // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
+    if (input.origin) await bulk.addReplica(input.origin.rse, { ...file, pfn: input.origin.pfn });
+    // DID, landing replica and attachment in one call, shared with the other files in flight.
+    await datasets.registerFile(input.landingRse, input.dataset, input.containers, file);
+    if (Object.keys(input.metadata).length > 0) await bulk.setMetadata(did, input.metadata);
+    const landingRuleId = input.landingRule
+      ? (
+          await bulk.addRule(
+            did,
+            ruleFor({ copies: 1, rseExpression: input.landingRse, grouping: 'NONE' }),
+            deps.account,
+          )
+        ).id
+      : undefined;
+    const report = input.thenReport ? await reportQuietly(input.thenReport) : undefined;
+    return { attempt: Context.current().info.attempt, landingRuleId, report };
+  }
+
   function ruleFor(target: QosTarget, purgeReplicas?: boolean) {
     return {
       copies: target.copies,
@@ -502,48 +551,30 @@ export function createActivities(deps: ActivityDeps) {
             { source: input.source, did: input.did, landingRse: input.landingRse, checksums, md5: input.md5 },
             p,
           );
-          return inspected ? { ...up, inspected } : up;
+          // Registering here keeps the catalogue's wait out of the workflow task (a local activity holds it:
+          // past 10 s Temporal heartbeats or times the task out). A retry finds the bytes there (a digest).
+          const then = 'thenRegister' in input ? input.thenRegister : undefined;
+          const registered = then
+            ? await registerWith({
+                ...then,
+                did: input.did,
+                landingRse: input.landingRse,
+                checksums,
+                metadata: inspected?.metadata ?? then.metadata,
+                thenReport: then.thenReport && {
+                  ...then.thenReport,
+                  report: { ...then.thenReport.report, bytes: checksums.bytes },
+                },
+              })
+            : undefined;
+          return { ...up, ...(inspected && { inspected }), ...(registered && { registered }) };
         }),
       );
     },
 
-    /** Step 3: file DID + replica + metadata + dataset attachment; every call idempotent. */
-    async register(input: {
-      did: Did;
-      landingRse: string;
-      checksums: Checksums;
-      metadata: Record<string, string | number | boolean>;
-      dataset: Did;
-      containers: Did[];
-      origin?: { rse: string; pfn: string };
-      /** Protect the landing copy with its rule in this step too (one activity fewer a file). */
-      landingRule?: boolean;
-      /**
-       * Registration is the file's last step: once it is done, tell the batch (one local activity a file
-       * instead of two). A failed report does not fail the registration: the workflow then reports itself.
-       */
-      thenReport?: BatchReport;
-    }) {
-      return classify(async () => {
-        const { did, checksums } = input;
-        const file = { ...did, bytes: checksums.bytes, adler32: checksums.adler32, md5: checksums.md5 };
-        // The origin replica is catalogued too, so deleting it later is Rucio's job and the catalogue stays true.
-        if (input.origin) await bulk.addReplica(input.origin.rse, { ...file, pfn: input.origin.pfn });
-        // DID, landing replica and attachment in one call, shared with the other files in flight.
-        await datasets.registerFile(input.landingRse, input.dataset, input.containers, file);
-        if (Object.keys(input.metadata).length > 0) await bulk.setMetadata(did, input.metadata);
-        const landingRuleId = input.landingRule
-          ? (
-              await bulk.addRule(
-                did,
-                ruleFor({ copies: 1, rseExpression: input.landingRse, grouping: 'NONE' }),
-                deps.account,
-              )
-            ).id
-          : undefined;
-        const report = input.thenReport ? await reportQuietly(input.thenReport) : undefined;
-        return { attempt: Context.current().info.attempt, landingRuleId, report };
-      });
+    /** Step 3 as a step of its own (runs started before the upload took it over). */
+    async register(input: RegisterInput) {
+      return classify(() => registerWith(input));
     },
 
     /** Protect a replica with a rule (idempotent: an identical existing rule is reused). */

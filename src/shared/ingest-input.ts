@@ -101,8 +101,10 @@ export type IngestInput = z.infer<typeof ingestInputSchema>;
  * upsert Temporal adds to it), and every upsert is a write to Temporal's visibility store.
  * 3: a landing-only file of a batch that keeps its origin reports its end from its registration's local
  * activity (13 events, one local activity).
+ * 4: the upload registers the file too, once its bytes are there (and reports a landing-only file's end):
+ * no local activity holds a workflow task while Rucio answers slowly, one marker fewer a file.
  */
-export const currentFlow = 3;
+export const currentFlow = 4;
 
 export function parseIngestInput(raw: unknown): IngestInput {
   const r = ingestInputSchema.safeParse(raw);

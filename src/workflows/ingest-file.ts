@@ -190,6 +190,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // named the upload step: three events fewer a file (the marker, Temporal's upsert of it, the step's).
   // Flow 3: a landing-only file that keeps its origin ends with its registration, which reports the end to
   // the batch in the same local activity (one marker, one local activity and one activation fewer a file).
+  // Flow 4: the upload activity registers the file as well: a slow Rucio no longer holds a workflow task
+  // (a local activity past 10 s makes Temporal heartbeat the task, or time it out), one marker fewer a file.
   const flow = input.flow ?? 0;
   const current = flow >= 2;
   const verifyInCopy = current || patched('verify-in-copy');
@@ -206,6 +208,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       : catalogue;
   const batch = input.reportTo;
   const reportInRegister = flow >= 3 && !!batch && input.qos.length === 0 && !input.deleteOrigin && !input.trigger;
+  const registerInUpload = flow >= 4;
   try {
     const preflight = { landingRse: input.landingRse, qos: input.qos, did };
     const inspection = {
@@ -221,15 +224,37 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     let checksums: Checksums;
     let metadata: Record<string, string | number | boolean> | undefined;
     let up: { pfn: string; alreadyThere: boolean; attempt: number };
+    let registered: Awaited<ReturnType<Catalogue['register']>> | undefined;
+    // The report a landing-only file's registration carries, when it ends the file.
+    const thenReport = reportInRegister
+      ? { batchWorkflowId: batch!, report: { workflowId: workflowInfo().workflowId, outcome: 'done' as const } }
+      : undefined;
+    const registration = {
+      metadata: input.metadata,
+      dataset: input.dataset,
+      containers: input.containers,
+      origin: input.source.kind === 'rse' ? { rse: input.source.rse, pfn: input.source.pfn } : undefined,
+      // The landing copy stays protected by a rule of its own until a human decides otherwise.
+      landingRule: lean,
+    };
     if (fold) {
       if (current) progress.step = 'upload';
       else enter('upload');
-      const r = await transfer.upload({ ...inspection, did, landingRse: input.landingRse });
-      if (!('inspected' in r) || !r.inspected)
-        throw ApplicationFailure.nonRetryable(
-          'the upload returned no inspection: a worker of an older version ran it. Run workers of one version on the task queue, then run the same command again.',
+      const r = await transfer.upload({
+        ...inspection,
+        did,
+        landingRse: input.landingRse,
+        // Flow 4: the upload registers the file too.
+        thenRegister: registerInUpload ? { ...registration, thenReport } : undefined,
+      });
+      const mismatch = (what: string) =>
+        ApplicationFailure.nonRetryable(
+          `the upload returned no ${what}: a worker of an older version ran it. Run workers of one version on the task queue, then run the same command again.`,
           'WorkerVersionMismatch',
         );
+      if (!('inspected' in r) || !r.inspected) throw mismatch('inspection');
+      if (registerInUpload && !r.registered) throw mismatch('registration');
+      registered = r.registered;
       ({ metadata, ...checksums } = r.inspected);
       progress.checksums = checksums;
       up = r;
@@ -253,24 +278,17 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
 
     if (fold) progress.step = 'register';
     else enter('register');
-    const reg = await cat.register({
-      did,
-      landingRse: input.landingRse,
-      checksums,
-      // With a sidecar or schema, inspection returns the file's final metadata (older runs returned none).
-      metadata: metadata ?? input.metadata,
-      dataset: input.dataset,
-      containers: input.containers,
-      origin: input.source.kind === 'rse' ? { rse: input.source.rse, pfn: input.source.pfn } : undefined,
-      // The landing copy stays protected by a rule of its own until a human decides otherwise.
-      landingRule: lean,
-      thenReport: reportInRegister
-        ? {
-            batchWorkflowId: batch!,
-            report: { workflowId: workflowInfo().workflowId, outcome: 'done', bytes: checksums.bytes },
-          }
-        : undefined,
-    });
+    const reg =
+      registered ??
+      (await cat.register({
+        ...registration,
+        did,
+        landingRse: input.landingRse,
+        checksums,
+        // With a sidecar or schema, inspection returns the file's final metadata (older runs returned none).
+        metadata: metadata ?? input.metadata,
+        thenReport: thenReport && { ...thenReport, report: { ...thenReport.report, bytes: checksums.bytes } },
+      }));
     attempt('register', reg.attempt);
     if (!lean)
       await catalogue.addRule({ did, target: { copies: 1, rseExpression: input.landingRse, grouping: 'NONE' } });

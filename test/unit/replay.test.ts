@@ -18,7 +18,8 @@ import { describe, expect, it } from 'vitest';
  * run before it, at once (middle and last page). Files of the current flow (`input.flow`: no patch
  * markers, started in their upload step), landing only and with a copy and a deletion. A batch that
  * continues as new in a workflow task of its own (first, middle and last page). Files of flow 3, whose
- * registration reports a landing-only file's end (one local activity), and with a copy and a deletion.
+ * registration reports a landing-only file's end (one local activity), and with a copy and a deletion. Files
+ * of flow 4, whose upload registers them (no local activity for a landing-only file), likewise.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
