@@ -78,12 +78,12 @@ export interface RegisterInput {
 
 /**
  * Registration done by the upload, once the bytes are there: the inspection supplies the checksums, and
- * its metadata (from a sidecar or schema) replaces `metadata` when it has any.
+ * its metadata (from a sidecar or schema) replaces `metadata` when it has any. No report to the batch from
+ * here: a batch told "done" before the file's workflow has closed can end, and its worker with it (`ingest
+ * --wait` runs one in the CLI), leaving the file's last workflow task to no one; a report from that task is
+ * covered by the worker's graceful shutdown.
  */
-export type ThenRegister = Omit<RegisterInput, 'did' | 'landingRse' | 'checksums' | 'thenReport'> & {
-  /** The report, whose size the inspection fills in. */
-  thenReport?: { batchWorkflowId: string; report: Omit<FileReport, 'bytes'> };
-};
+export type ThenRegister = Omit<RegisterInput, 'did' | 'landingRse' | 'checksums' | 'thenReport'>;
 
 /** An upload that inspects its source first (no checksums yet), and may register the file after. */
 export type InspectAndUploadInput = InspectInput & { did: Did; landingRse: string; thenRegister?: ThenRegister };
@@ -561,10 +561,6 @@ export function createActivities(deps: ActivityDeps) {
                 landingRse: input.landingRse,
                 checksums,
                 metadata: inspected?.metadata ?? then.metadata,
-                thenReport: then.thenReport && {
-                  ...then.thenReport,
-                  report: { ...then.thenReport.report, bytes: checksums.bytes },
-                },
               })
             : undefined;
           return { ...up, ...(inspected && { inspected }), ...(registered && { registered }) };

@@ -101,8 +101,8 @@ export type IngestInput = z.infer<typeof ingestInputSchema>;
  * upsert Temporal adds to it), and every upsert is a write to Temporal's visibility store.
  * 3: a landing-only file of a batch that keeps its origin reports its end from its registration's local
  * activity (13 events, one local activity).
- * 4: the upload registers the file too, once its bytes are there (and reports a landing-only file's end):
- * no local activity holds a workflow task while Rucio answers slowly, one marker fewer a file.
+ * 4: the upload registers the file too, once its bytes are there: no local activity holds a workflow task
+ * while Rucio answers slowly. A landing-only file reports its end from its last workflow task (13 events).
  */
 export const currentFlow = 4;
 

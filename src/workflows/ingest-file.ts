@@ -191,7 +191,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
   // Flow 3: a landing-only file that keeps its origin ends with its registration, which reports the end to
   // the batch in the same local activity (one marker, one local activity and one activation fewer a file).
   // Flow 4: the upload activity registers the file as well: a slow Rucio no longer holds a workflow task
-  // (a local activity past 10 s makes Temporal heartbeat the task, or time it out), one marker fewer a file.
+  // (a local activity past 10 s makes Temporal heartbeat the task, or time it out). The file reports its
+  // end from its last workflow task again, as files with a copy do (see ThenRegister).
   const flow = input.flow ?? 0;
   const current = flow >= 2;
   const verifyInCopy = current || patched('verify-in-copy');
@@ -207,8 +208,8 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
       ? localFirstCatalogue
       : catalogue;
   const batch = input.reportTo;
-  const reportInRegister = flow >= 3 && !!batch && input.qos.length === 0 && !input.deleteOrigin && !input.trigger;
   const registerInUpload = flow >= 4;
+  const reportInRegister = flow === 3 && !!batch && input.qos.length === 0 && !input.deleteOrigin && !input.trigger;
   try {
     const preflight = { landingRse: input.landingRse, qos: input.qos, did };
     const inspection = {
@@ -225,10 +226,6 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     let metadata: Record<string, string | number | boolean> | undefined;
     let up: { pfn: string; alreadyThere: boolean; attempt: number };
     let registered: Awaited<ReturnType<Catalogue['register']>> | undefined;
-    // The report a landing-only file's registration carries, when it ends the file.
-    const thenReport = reportInRegister
-      ? { batchWorkflowId: batch!, report: { workflowId: workflowInfo().workflowId, outcome: 'done' as const } }
-      : undefined;
     const registration = {
       metadata: input.metadata,
       dataset: input.dataset,
@@ -245,7 +242,7 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         did,
         landingRse: input.landingRse,
         // Flow 4: the upload registers the file too.
-        thenRegister: registerInUpload ? { ...registration, thenReport } : undefined,
+        thenRegister: registerInUpload ? registration : undefined,
       });
       const mismatch = (what: string) =>
         ApplicationFailure.nonRetryable(
@@ -287,7 +284,12 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
         checksums,
         // With a sidecar or schema, inspection returns the file's final metadata (older runs returned none).
         metadata: metadata ?? input.metadata,
-        thenReport: thenReport && { ...thenReport, report: { ...thenReport.report, bytes: checksums.bytes } },
+        thenReport: reportInRegister
+          ? {
+              batchWorkflowId: batch!,
+              report: { workflowId: workflowInfo().workflowId, outcome: 'done', bytes: checksums.bytes },
+            }
+          : undefined,
       }));
     attempt('register', reg.attempt);
     if (!lean)

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
  * markers, started in their upload step), landing only and with a copy and a deletion. A batch that
  * continues as new in a workflow task of its own (first, middle and last page). Files of flow 3, whose
  * registration reports a landing-only file's end (one local activity), and with a copy and a deletion. Files
- * of flow 4, whose upload registers them (no local activity for a landing-only file), likewise.
+ * of flow 4, whose upload registers them (the report from the last workflow task again), likewise.
  */
 const dir = fileURLToPath(new URL('../fixtures/histories', import.meta.url));
 const workflowsPath = fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url));
