@@ -273,8 +273,11 @@ export async function ingestFile(input: IngestInput): Promise<IngestResult> {
     progress.alreadyOnLanding = up.alreadyThere;
     attempt('upload', up.attempt);
 
-    if (fold) progress.step = 'register';
-    else enter('register');
+    // Flow 4's upload has registered the file: no register step to show.
+    if (!registered) {
+      if (fold) progress.step = 'register';
+      else enter('register');
+    }
     const reg =
       registered ??
       (await cat.register({
