@@ -22,34 +22,13 @@ export const namespaceRetention = '720h';
  */
 export const sqlitePragmas = ['journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=10000'];
 
-export function temporalProcess(l: Layout): ManagedProcess {
-  const args = [
-    'server',
-    'start-dev',
-    '--ip',
-    HOST,
-    '--port',
-    String(ports.temporal),
-    '--ui-port',
-    String(ports.temporalUi),
-    '--metrics-port',
-    String(ports.temporalMetrics),
-    '--db-filename',
-    l.temporalDb,
-    '--ui-disable-news-fetch',
-    '--dynamic-config-value',
-    'frontend.enableServerVersionCheck=false',
-    // A file's upload goes back to its worker with the workflow task that scheduled it, when the worker has
-    // a free slot: no trip through the task queue (about 2 ms of Temporal CPU a file here). Sites set it too.
-    '--dynamic-config-value',
-    'system.enableActivityEagerExecution=true',
-    '--log-level',
-    'warn',
-  ];
-  for (const p of sqlitePragmas) args.push('--sqlite-pragma', p);
-  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  return { name: 'temporal', command: l.bin('temporal'), args };
-}
+/**
+ * Go's garbage collector for the dev server: it runs when the heap has grown by this many percent (Go's
+ * default 100). 400 took a tenth off the server's CPU in the benchmark (landing only, 1000 files: 35.2 and
+ * 34.7 s against 38.1 and 39.8, alternating, 2026-12-07) for about 820 MB of memory instead of 480. A
+ * `GOGC` in the environment of `sandbox up` wins.
+ */
+const temporalGogc = process.env.GOGC ?? '400';
 
 export async function temporalHealthy(): Promise<boolean> {
   const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 2000 });
@@ -94,4 +73,33 @@ export async function configureNamespace(l: Layout): Promise<void> {
     '--retention',
     namespaceRetention,
   ]);
+}
+
+export function temporalProcess(l: Layout): ManagedProcess {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.temporalUi),
+    '--metrics-port',
+    String(ports.temporalMetrics),
+    '--db-filename',
+    l.temporalDb,
+    '--ui-disable-news-fetch',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+    // A file's upload goes back to its worker with the workflow task that scheduled it, when the worker has
+    // a free slot: no trip through the task queue (about 2 ms of Temporal CPU a file here). Sites set it too.
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
+    '--log-level',
+    'warn',
+  ];
+  for (const p of sqlitePragmas) args.push('--sqlite-pragma', p);
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  return { name: 'temporal', command: l.bin('temporal'), args, env: { ...process.env, GOGC: temporalGogc } };
 }
