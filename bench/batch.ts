@@ -9,7 +9,7 @@
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
  * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1] [--concurrency 200]
- *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR]
+ *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR] [--keep-work]
  * Prints a table, then one JSON line with every number.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -52,6 +52,8 @@ const { values: args } = parseArgs({
     'worker-cpu-prof': { type: 'string' },
     /** Node/V8 flags for each worker process, space-separated (e.g. "--trace-gc"): tuning measured, not guessed. */
     'worker-node-flags': { type: 'string', default: '' },
+    /** Keep the generated files and the worker and CLI logs (their directory is printed) instead of removing them. */
+    'keep-work': { type: 'boolean', default: false },
   },
 });
 const count = (name: keyof typeof args): number => {
@@ -646,7 +648,8 @@ async function main(): Promise<void> {
       }
   } finally {
     await connection.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    if (args['keep-work']) console.error(`kept: ${work}`);
+    else fs.rmSync(work, { recursive: true, force: true });
   }
 
   // A million files: runs from the page size, events per run as measured (the landing case, else the first).
