@@ -78,6 +78,12 @@ function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath
 
 let runtimeInstalled = false;
 
+/** The SDK's level for a pino level ('fatal' and 'silent' keep errors). */
+function sdkLevel(level: string): LogLevel {
+  const known: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
+  return known[level] ?? 'ERROR';
+}
+
 const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
   DEBUG: 'debug',
@@ -96,7 +102,10 @@ export function installRuntime(metricsAddress?: string, logger?: Logger): void {
   Runtime.install({
     ...(logger
       ? {
-          logger: new DefaultLogger('INFO', (e) => logger[pinoLevel[e.level]]({ ...e.meta }, e.message)),
+          // The SDK's own lines (an activity's start, a task's completion) follow LOG_LEVEL too.
+          logger: new DefaultLogger(sdkLevel(logger.level), (e) =>
+            logger[pinoLevel[e.level]]({ ...e.meta }, e.message),
+          ),
         }
       : {}),
     telemetryOptions: {
