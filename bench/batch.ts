@@ -8,7 +8,7 @@
  *  3. Planning a manifest of a million lines (planBatch, in this process, nothing uploaded): wall time, peak
  *     RSS, planned manifest size; a page read at offset 0 and at the last page (no rescan).
  *  4. The same numbers scaled to a million files.
- * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1] [--concurrency 200]
+ * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1] [--concurrency 100]
  *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR] [--keep-work]
  * Prints a table, then one JSON line with every number.
  */
@@ -43,8 +43,8 @@ const { values: args } = parseArgs({
     'peer-processes': { type: 'string', default: '8' },
     'skip-peer': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
-    /** Files in flight (the CLI's --concurrency). */
-    concurrency: { type: 'string', default: '200' },
+    /** Files in flight (the CLI's --concurrency, whose default this is). */
+    concurrency: { type: 'string', default: '100' },
     /** Activity slots of each worker process (the worker's --max-activities). */
     'max-activities': { type: 'string', default: '64' },
     'skip-ceiling': { type: 'boolean', default: false },
