@@ -18,6 +18,7 @@ import { createReportActivities } from '../activities/report.js';
 import { createStartActivities } from '../activities/start-files.js';
 import { RucioClient } from '../rucio/client.js';
 import { defaultTaskQueue } from '../shared/ingest-input.js';
+import { wholeNumberIn } from '../shared/request-error.js';
 
 export interface WorkerConfig {
   temporalAddress: string;
@@ -55,8 +56,21 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
-    maxConcurrentActivities: Number(env.RUCIO_INGEST_MAX_ACTIVITIES ?? defaultMaxActivities),
-    maxConcurrentWorkflowTasks: Number(env.RUCIO_INGEST_MAX_WORKFLOW_TASKS ?? defaultMaxWorkflowTasks),
+    // The same bounds as the worker command's flags, which take their defaults from these.
+    maxConcurrentActivities: wholeNumberIn(
+      env.RUCIO_INGEST_MAX_ACTIVITIES,
+      'RUCIO_INGEST_MAX_ACTIVITIES',
+      1,
+      10_000,
+      defaultMaxActivities,
+    ),
+    maxConcurrentWorkflowTasks: wholeNumberIn(
+      env.RUCIO_INGEST_MAX_WORKFLOW_TASKS,
+      'RUCIO_INGEST_MAX_WORKFLOW_TASKS',
+      2,
+      10_000,
+      defaultMaxWorkflowTasks,
+    ),
     metricsAddress: env.RUCIO_INGEST_METRICS_ADDRESS,
     workflowStackTraces: env.RUCIO_INGEST_WORKFLOW_STACK_TRACES === '1',
   };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildInput, parseMeta, parseQos } from '../../src/cli/ingest.js';
 import { workflowIdFor } from '../../src/shared/ingest-input.js';
 import { RequestError, wholeNumberIn } from '../../src/shared/request-error.js';
+import { defaultMaxActivities, workerConfigFromEnv } from '../../src/workers/worker.js';
 
 const base = {
   scope: 'magic',
@@ -77,5 +78,16 @@ describe('whole-number options', () => {
       expect(() => wholeNumberIn(bad, '--max-workflow-tasks', 2, 10_000, 40)).toThrow(
         new RequestError(`--max-workflow-tasks ${bad}: expected a whole number from 2 to 10000`),
       );
+  });
+
+  it("checks a worker's slots from the environment too (an embedded worker has no flags)", () => {
+    expect(workerConfigFromEnv({}).maxConcurrentActivities).toBe(defaultMaxActivities);
+    expect(workerConfigFromEnv({ RUCIO_INGEST_MAX_ACTIVITIES: '8' }).maxConcurrentActivities).toBe(8);
+    expect(() => workerConfigFromEnv({ RUCIO_INGEST_MAX_ACTIVITIES: 'lots' })).toThrow(
+      new RequestError('RUCIO_INGEST_MAX_ACTIVITIES lots: expected a whole number from 1 to 10000'),
+    );
+    expect(() => workerConfigFromEnv({ RUCIO_INGEST_MAX_WORKFLOW_TASKS: '0' })).toThrow(
+      /RUCIO_INGEST_MAX_WORKFLOW_TASKS 0/,
+    );
   });
 });
