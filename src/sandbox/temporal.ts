@@ -30,6 +30,35 @@ export const sqlitePragmas = ['journal_mode=WAL', 'synchronous=NORMAL', 'busy_ti
  */
 const temporalGogc = process.env.GOGC ?? '400';
 
+export function temporalProcess(l: Layout): ManagedProcess {
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.temporalUi),
+    '--metrics-port',
+    String(ports.temporalMetrics),
+    '--db-filename',
+    l.temporalDb,
+    '--ui-disable-news-fetch',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+    // A file's upload goes back to its worker with the workflow task that scheduled it, when the worker has
+    // a free slot: no trip through the task queue (about 2 ms of Temporal CPU a file here). Sites set it too.
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
+    '--log-level',
+    'warn',
+  ];
+  for (const p of sqlitePragmas) args.push('--sqlite-pragma', p);
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+  return { name: 'temporal', command: l.bin('temporal'), args, env: { ...process.env, GOGC: temporalGogc } };
+}
+
 export async function temporalHealthy(): Promise<boolean> {
   const connection = await Connection.connect({ address: temporalAddress, connectTimeout: 2000 });
   try {
@@ -73,33 +102,4 @@ export async function configureNamespace(l: Layout): Promise<void> {
     '--retention',
     namespaceRetention,
   ]);
-}
-
-export function temporalProcess(l: Layout): ManagedProcess {
-  const args = [
-    'server',
-    'start-dev',
-    '--ip',
-    HOST,
-    '--port',
-    String(ports.temporal),
-    '--ui-port',
-    String(ports.temporalUi),
-    '--metrics-port',
-    String(ports.temporalMetrics),
-    '--db-filename',
-    l.temporalDb,
-    '--ui-disable-news-fetch',
-    '--dynamic-config-value',
-    'frontend.enableServerVersionCheck=false',
-    // A file's upload goes back to its worker with the workflow task that scheduled it, when the worker has
-    // a free slot: no trip through the task queue (about 2 ms of Temporal CPU a file here). Sites set it too.
-    '--dynamic-config-value',
-    'system.enableActivityEagerExecution=true',
-    '--log-level',
-    'warn',
-  ];
-  for (const p of sqlitePragmas) args.push('--sqlite-pragma', p);
-  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
-  return { name: 'temporal', command: l.bin('temporal'), args, env: { ...process.env, GOGC: temporalGogc } };
 }

@@ -80,7 +80,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
  * Read by the SDK's workflow threads when they start (patches/@temporalio+worker+*.patch: SDK 1.24 always
  * installs its promise hook). A thread takes a copy of the environment, so it is set before `Worker.create`.
  */
-export const sdkStackTraceSwitch = 'TEMPORAL_WORKFLOW_STACK_TRACES';
+const sdkStackTraceSwitch = 'TEMPORAL_WORKFLOW_STACK_TRACES';
 
 /** The pre-built workflow bundle (npm run build) when present; the TypeScript sources otherwise. */
 function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
