@@ -26,7 +26,8 @@ import { planBatch } from '../src/planning/plan-batch.js';
 import { layout } from '../src/sandbox/layout.js';
 import { envExports } from '../src/sandbox/sandbox.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
-import { batchWorkflowId, fileTemplateSchema } from '../src/shared/batch-input.js';
+import { batchWorkflowId, defaultConcurrency, fileTemplateSchema } from '../src/shared/batch-input.js';
+import { defaultMaxActivities } from '../src/workers/worker.js';
 import { temporalCeiling, type CeilingResult } from './ceiling.js';
 import { cpuSeconds, cpuSnapshot, sandboxRoots } from './cpu.js';
 import { rucioUploadPeer, type PeerResult } from './peer-upload.js';
@@ -43,10 +44,10 @@ const { values: args } = parseArgs({
     'peer-processes': { type: 'string', default: '8' },
     'skip-peer': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
-    /** Files in flight (the CLI's --concurrency, whose default this is). */
-    concurrency: { type: 'string', default: '100' },
-    /** Activity slots of each worker process (the worker's --max-activities). */
-    'max-activities': { type: 'string', default: '64' },
+    /** Files in flight (the CLI's --concurrency), by default the CLI's. */
+    concurrency: { type: 'string', default: String(defaultConcurrency) },
+    /** Activity slots of each worker process (the worker's --max-activities), by default the worker's. */
+    'max-activities': { type: 'string', default: String(defaultMaxActivities) },
     'skip-ceiling': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of each worker process into this directory (where its time goes). */
     'worker-cpu-prof': { type: 'string' },

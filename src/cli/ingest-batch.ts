@@ -13,6 +13,7 @@ import { RucioError } from '../rucio/errors.js';
 import {
   batchIdPattern,
   batchWorkflowId,
+  defaultConcurrency,
   fileTemplateSchema,
   type BatchInput,
   type FileTemplate,
@@ -149,7 +150,7 @@ export function addBatchOptions(cmd: Command): Command {
     )
     .option(
       '--concurrency <n>',
-      'files in flight at once (default 100; about the activity slots of the workers polling)',
+      `files in flight at once (default ${defaultConcurrency}; about the activity slots of the workers polling)`,
     )
     .addOption(new Option('--page-size <n>', 'manifest lines per page of the batch workflow (default 500)').hideHelp());
 }
@@ -189,10 +190,7 @@ export function batchRequestOf(cmd: Command, flags: BatchOpts): BatchRequest {
   const f = withFileDefaults(o);
   if (!f.scope) throw new RequestError('--scope is required (on the command line or in the profile)');
   if (!f.rse) throw new RequestError('--rse is required (on the command line or in the profile)');
-  // Files beyond the workers' free activity slots wait in Temporal's task queue and add nothing but its work:
-  // 100 (one worker has 64 slots) ran at least as fast as 200 on the sandbox, and no upload was lost on
-  // dispatch (README, Performance, 2026-12-07). Sites with more workers raise it.
-  const concurrency = wholeNumberIn(o.concurrency, '--concurrency', 1, 2000, 100);
+  const concurrency = wholeNumberIn(o.concurrency, '--concurrency', 1, 2000, defaultConcurrency);
   // 500 lines are ~300 KiB of activity result: under Temporal's 512 KB payload warning.
   const pageSize = wholeNumberIn(o.pageSize, '--page-size', 1, 500, 500);
   if (o.originUrl !== undefined) {
