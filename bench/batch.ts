@@ -29,7 +29,7 @@ import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
 import { batchWorkflowId, defaultConcurrency, fileTemplateSchema } from '../src/shared/batch-input.js';
 import { defaultMaxActivities } from '../src/workers/worker.js';
 import { temporalCeiling, type CeilingResult } from './ceiling.js';
-import { cpuSeconds, cpuSnapshot, sandboxRoots } from './cpu.js';
+import { CoreUse, cpuSeconds, cpuSnapshot, sandboxRoots } from './cpu.js';
 import { rucioUploadPeer, type PeerResult } from './peer-upload.js';
 
 const { values: args } = parseArgs({
@@ -141,6 +141,8 @@ interface RunInfo {
   historySize: number;
   /** Start to close, seconds (closed runs only). */
   latency?: number;
+  startMs: number;
+  closeMs?: number;
 }
 
 /** Every execution a visibility query finds (closed ones have their final history length). */
@@ -153,6 +155,8 @@ async function listRuns(client: Client, query: string): Promise<RunInfo[]> {
       historyLength: w.historyLength,
       historySize: w.historySize ?? 0,
       latency: w.closeTime ? (w.closeTime.getTime() - w.startTime.getTime()) / 1000 : undefined,
+      startMs: w.startTime.getTime(),
+      closeMs: w.closeTime?.getTime(),
     });
   return out;
 }
@@ -224,6 +228,8 @@ interface CaseResult {
   fileEventsPerFile: { min: number; mean: number; max: number };
   latencySeconds: { p50: number; p95: number; max: number };
   cpuSeconds: Record<string, number>;
+  /** Seconds and the share of the cores busy (and stolen by the host) in each phase of the run. */
+  phases: Array<{ phase: string; seconds: number; busyPercent: number; stealPercent: number }>;
   workers: number;
   /** Uploads retried by the no-progress guard, and digest requests XRootD delayed (its 30 s wait). */
   noProgressRetries: number;
@@ -331,6 +337,8 @@ async function batchCase(
     roots.set(process.pid, 'cli');
     const cpuBefore = cpuSnapshot(roots);
     const xrootdBefore = xrootdLogSizes();
+    const cores = new CoreUse();
+    const startedAt = Date.now();
     const t0 = performance.now();
     const cliProc = spawn(process.execPath, [cli, ...cliArgs], {
       cwd: root,
@@ -342,6 +350,8 @@ async function batchCase(
     cliProc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     const exitCode = await exitOf(cliProc);
     const wallSeconds = (performance.now() - t0) / 1000;
+    const endedAt = Date.now();
+    cores.stop();
     const restCalls = rucioCalls() - callsBefore;
     const cpu = cpuSeconds(cpuBefore, cpuSnapshot(roots));
     const cliPeak = cliMem.stop();
@@ -393,6 +403,24 @@ async function batchCase(
       (r) => r.length >= files && r.every((x) => x.status !== 'RUNNING'),
     );
     const perRun = batchRuns.map((r) => r.historyLength);
+    // Where the run leaves cores idle: before its first file starts, while files start, the drain after
+    // the last start, and the end after the last file.
+    const firstStart = Math.min(...fileRuns.map((r) => r.startMs));
+    const lastStart = Math.max(...fileRuns.map((r) => r.startMs));
+    const lastClose = Math.max(...fileRuns.map((r) => r.closeMs ?? endedAt));
+    const phases = (
+      [
+        ['start', startedAt, firstStart],
+        ['flow', firstStart, lastStart],
+        ['drain', lastStart, lastClose],
+        ['end', lastClose, endedAt],
+      ] as const
+    ).map(([phase, from, to]) => ({
+      phase,
+      seconds: round((to - from) / 1000, 1),
+      busyPercent: Math.round(cores.between(from, to).busy * 100),
+      stealPercent: Math.round(cores.between(from, to).steal * 100),
+    }));
     const batchEventsTotal = perRun.reduce((a, b) => a + b, 0);
     return {
       name,
@@ -421,6 +449,7 @@ async function batchCase(
       fileEventsPerFile: spread(fileRuns.map((r) => r.historyLength)),
       latencySeconds: percentiles(fileRuns.flatMap((r) => (r.latency === undefined ? [] : [r.latency]))),
       cpuSeconds: cpu,
+      phases,
       workers: workerCount,
       ...problems,
     };
@@ -695,6 +724,9 @@ async function main(): Promise<void> {
   row(
     'latency p50 / p95 / max s',
     (c) => `${c.latencySeconds.p50} / ${c.latencySeconds.p95} / ${c.latencySeconds.max}`,
+  );
+  row('phases: s (cores busy %, stolen %)', (c) =>
+    c.phases.map((p) => `${p.phase} ${p.seconds} (${p.busyPercent}, ${p.stealPercent})`).join(', '),
   );
   for (const g of ['temporal', 'rucio-server', 'postgres', 'xrootd', 'worker', 'cli'])
     row(`CPU s: ${g}`, (c) => (c.cpuSeconds[g] ?? 0).toFixed(1));

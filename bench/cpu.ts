@@ -67,3 +67,44 @@ export function cpuSeconds(before: Map<string, number>, after: Map<string, numbe
   for (const [g, t] of after) out[g] = Math.round(((t - (before.get(g) ?? 0)) / ticksPerSecond) * 10) / 10;
   return out;
 }
+
+/** The machine's CPU time so far, from /proc/stat's first line: busy (all but idle and iowait) and steal. */
+function machineTicks(): { busy: number; idle: number; steal: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, ...number[]];
+  return { busy: user + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal ?? 0 };
+}
+
+/**
+ * Samples the machine's CPU use every `everyMs` (wall clock in ms since the epoch): what share of the
+ * cores was busy between two moments. Shows where a run leaves cores idle (its start, its drain).
+ */
+export class CoreUse {
+  private readonly samples: Array<{ at: number; busy: number; idle: number; steal: number }> = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(everyMs = 250) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  private sample(): void {
+    this.samples.push({ at: Date.now(), ...machineTicks() });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+
+  /** Busy share of all cores (0..1) and stolen share between `from` and `to` (nearest samples inside). */
+  between(from: number, to: number): { busy: number; steal: number } {
+    const inside = this.samples.filter((s) => s.at >= from && s.at <= to);
+    const a = inside[0];
+    const b = inside[inside.length - 1];
+    if (!a || !b || a === b) return { busy: NaN, steal: NaN };
+    const all = b.busy - a.busy + (b.idle - a.idle) + (b.steal - a.steal);
+    return all > 0 ? { busy: (b.busy - a.busy) / all, steal: (b.steal - a.steal) / all } : { busy: NaN, steal: NaN };
+  }
+}
