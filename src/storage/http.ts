@@ -160,6 +160,11 @@ function keepRelayingDrain(r: ClientRequest, socket: Socket): void {
 
 const IDEMPOTENT = new Set(['HEAD', 'GET', 'DELETE', 'MKCOL', 'PROPFIND', 'OPTIONS']);
 
+/** Whether a request may be sent twice (httpCall resends these after a reset or, if asked, a timeout). */
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
+
 /**
  * A whole request with a small (or no) answer body. Idempotent requests are retried once on a reset:
  * servers (XRootD among them) close kept-alive connections at will, and a reused socket then hangs up;

@@ -7,6 +7,7 @@ import { abortedError, httpStatusError, permanentError } from './errors.js';
 import {
   agentFor,
   httpCall,
+  isIdempotent,
   readText,
   UnsentRequestError,
   startRequest,
@@ -43,6 +44,14 @@ const TPC_MIN_NO_PROGRESS_MS = 20_000;
  * then the activity's retry made the tail of a batch.
  */
 const META_TIMEOUT_MS = 20_000;
+
+/**
+ * The first wait of an idempotent metadata call (HEAD, DELETE, MKCOL, PROPFIND), before it is sent again on a
+ * fresh connection that waits META_TIMEOUT_MS. XRootD 5.5.3 also leaves a request on a kept-alive connection
+ * unanswered: a HEAD on a reused socket waited the whole 20 s in 1 of 5 benchmark runs (2026-12-07), the
+ * batch's last file for that long. Sending a lost HEAD again costs a request; a MOVE is never sent twice.
+ */
+const META_FIRST_TIMEOUT_MS = 5_000;
 
 /**
  * Want-Digest HEADs in flight per endpoint (host:port), shared by all adapters of this process. A server
@@ -245,7 +254,7 @@ export class WebDavAdapter implements FullStorageAdapter {
         (req) => {
           // Exact case matters to XRootD 5.5; a fixed length, never chunked (chunked PUTs fail there).
           req.setHeader('Content-Length', String(source.bytes));
-          sent = pumpWithChecksums(input, req, guard, opts.md5);
+          sent = pumpWithChecksums(input, req, guard, opts.md5, source.sent);
           sent.catch(() => undefined); // awaited below; the response may come first on errors
         },
       ).catch((err: unknown) => {
@@ -391,7 +400,8 @@ export class WebDavAdapter implements FullStorageAdapter {
     signal?: AbortSignal,
     /**
      * A digest's waits (computed before the answer), first and resent; a metadata call waits
-     * META_TIMEOUT_MS both times. An idempotent call is sent once more on a timeout (a MOVE is not).
+     * META_FIRST_TIMEOUT_MS, then META_TIMEOUT_MS once sent again (a MOVE, not idempotent, is sent once and
+     * waits META_TIMEOUT_MS).
      */
     timeouts?: { ms: number; resendMs: number },
   ): Promise<HttpResponse & { text: string }> {
@@ -401,9 +411,9 @@ export class WebDavAdapter implements FullStorageAdapter {
       headers: { ...this.auth.headers(), ...headers },
       agent: this.agent,
       signal,
-      idleTimeoutMs: timeouts?.ms ?? META_TIMEOUT_MS,
+      idleTimeoutMs: timeouts?.ms ?? (isIdempotent(method) ? META_FIRST_TIMEOUT_MS : META_TIMEOUT_MS),
       retryOnTimeout: true,
-      resendTimeoutMs: timeouts?.resendMs,
+      resendTimeoutMs: timeouts?.resendMs ?? META_TIMEOUT_MS,
     });
     this.remember(url, res);
     return res;

@@ -2,6 +2,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/storage/errors.js';
 import { agentFor, httpCall, UnsentRequestError } from '../../src/storage/http.js';
+import { StorageAuth } from '../../src/storage/auth.js';
+import { WebDavAdapter } from '../../src/storage/webdav.js';
 import { startTlsServer } from '../fixtures/tls-server.js';
 
 // A server that accepts TCP connections and never answers the TLS ClientHello: what XRootD 5.5.3 does now and
@@ -145,4 +147,37 @@ describe('a handshake that finishes, then a slow answer', () => {
     });
     expect(res.status).toBe(200);
   });
+});
+
+// XRootD 5.5.3 now and then leaves a HEAD on a kept-alive connection unanswered. The adapter's metadata
+// calls wait 5 s for it, then send it again on a fresh connection (which waits the full 20 s): the look
+// before a rename no longer holds a file 20 s.
+describe('a metadata call lost on a kept-alive connection', () => {
+  let srv: Awaited<ReturnType<typeof startTlsServer>>;
+  const heads: Array<{ socket: unknown }> = [];
+  beforeAll(async () => {
+    srv = await startTlsServer((req, res) => {
+      if (req.method === 'HEAD') {
+        heads.push({ socket: req.socket });
+        // The second HEAD (the first on the reused connection) is taken in and never answered.
+        if (heads.length === 2) return;
+      }
+      res.writeHead(200, { 'Content-Length': '3' });
+      res.end(req.method === 'HEAD' ? undefined : 'abc');
+    });
+  });
+  afterAll(() => srv.close());
+
+  it('is sent again on a fresh connection after 5 s, not 20', async () => {
+    const a = new WebDavAdapter({ ca: srv.ca, auth: StorageAuth.none() });
+    expect(await a.stat(`${srv.base}/f`)).toEqual({ bytes: 3 });
+    const started = Date.now();
+    expect(await a.stat(`${srv.base}/f`)).toEqual({ bytes: 3 });
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(4_900);
+    expect(waited).toBeLessThan(15_000);
+    expect(heads).toHaveLength(3);
+    expect(heads[1]!.socket).toBe(heads[0]!.socket); // the lost one went out on the kept-alive connection
+    expect(heads[2]!.socket).not.toBe(heads[1]!.socket);
+  }, 30_000);
 });
