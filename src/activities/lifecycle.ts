@@ -10,7 +10,7 @@ import { RucioBulk } from '../rucio/bulk.js';
 import { RucioError } from '../rucio/errors.js';
 import type { FileReport } from '../shared/batch-input.js';
 import type { QosTarget, Source } from '../shared/ingest-input.js';
-import { adapterFor, checksumFile, checksumStream } from '../storage/index.js';
+import { adapterFor, checksumBuffer, checksumFile, checksumStream, memorySource } from '../storage/index.js';
 import { copy } from '../storage/copy.js';
 import type { Checksums, UploadOptions, VerifyResult } from '../storage/types.js';
 import { classify, permanent } from './failures.js';
@@ -204,6 +204,30 @@ function bulkOptions(env: NodeJS.ProcessEnv = process.env): {
     busyWindowMs: Math.max(windowMs, num('RUCIO_INGEST_BULK_BUSY_WINDOW_MS', 600)),
     maxInFlight: inFlight > 0 ? inFlight : undefined,
   };
+}
+
+/**
+ * Local sources up to this size are read once, whole: the inspection checksums the bytes in memory and the
+ * upload sends those same bytes, without reading and hashing the file a second time. At most this much a
+ * running upload (64 activity slots: 256 MiB); bigger files stream, with resumable checksums.
+ */
+export const wholeReadMaxBytes = 4 * 1024 * 1024;
+
+/**
+ * A small local file, whole. A file that changed while being read (another size, or a newer modification
+ * time after the read than before it) is refused as the upload refuses one that changed after inspection.
+ */
+async function readWhole(path: string, before: { size: number; mtimeMs: number }, signal?: AbortSignal) {
+  const data = await fs.readFile(path, { signal });
+  const after = await fs.stat(path);
+  if (data.length !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    throw permanent(
+      `source changed while ingesting: ${path} was ${before.size} B, read ${data.length} B, now ${after.size} B. ` +
+        'Something still writes it: run the same command again once it is complete.',
+      'SourceChanged',
+    );
+  }
+  return data;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -401,12 +425,13 @@ export function createActivities(deps: ActivityDeps) {
   async function inspectWith(
     input: InspectInput,
     p: Progress,
-  ): Promise<{ inspected: Inspected; identity?: SourceIdentity }> {
+  ): Promise<{ inspected: Inspected; identity?: SourceIdentity; content?: Buffer }> {
     if (input.preflight) await preflightChecks(input.preflight);
     if (input.refused) throw permanent(input.refused.message, input.refused.code);
     const metadata = await fileMetadata(input, sourceUrl(input.source));
     let sums: Checksums;
     let identity: SourceIdentity | undefined;
+    let content: Buffer | undefined;
     if (input.source.kind === 'local') {
       const source = input.source.path;
       const st = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
@@ -419,25 +444,30 @@ export function createActivities(deps: ActivityDeps) {
       identity = { path: source, size: st.size, mtimeMs: st.mtimeMs };
       const file = { path: input.source.path, size: st.size, mtimeMs: st.mtimeMs, md5: input.md5 };
       const resumeFrom = usableCheckpoint(p.previousDetails, file);
-      if (resumeFrom) {
-        Context.current().log.info('resuming the checksum where the previous attempt stopped', {
-          path: file.path,
-          fromByte: resumeFrom.bytes,
+      if (!resumeFrom && st.size <= wholeReadMaxBytes) {
+        content = await readWhole(source, st, p.signal);
+        sums = await checksumBuffer(content, input.md5);
+      } else {
+        if (resumeFrom) {
+          Context.current().log.info('resuming the checksum where the previous attempt stopped', {
+            path: file.path,
+            fromByte: resumeFrom.bytes,
+          });
+        }
+        sums = await checksumFile(input.source.path, {
+          bytes: st.size,
+          md5: input.md5,
+          onProgress: p.onProgress,
+          signal: p.signal,
+          noProgressTimeoutMs: p.noProgressTimeoutMs,
+          resumeFrom,
+          // Each heartbeat then carries the hashers' state, for the next attempt to carry on from.
+          onCheckpointable:
+            st.size >= resumableChecksumMinBytes || resumeFrom
+              ? (read) => p.setDetails(() => ({ checkpoint: { ...file, state: read() } }))
+              : undefined,
         });
       }
-      sums = await checksumFile(input.source.path, {
-        bytes: st.size,
-        md5: input.md5,
-        onProgress: p.onProgress,
-        signal: p.signal,
-        noProgressTimeoutMs: p.noProgressTimeoutMs,
-        resumeFrom,
-        // Each heartbeat then carries the hashers' state, for the next attempt to carry on from.
-        onCheckpointable:
-          st.size >= resumableChecksumMinBytes || resumeFrom
-            ? (read) => p.setDetails(() => ({ checkpoint: { ...file, state: read() } }))
-            : undefined,
-      });
     } else {
       const adapter = adapterFor(input.source.pfn);
       const st = await adapter.stat(input.source.pfn, p.signal);
@@ -456,17 +486,19 @@ export function createActivities(deps: ActivityDeps) {
         'EmptySource',
       );
     }
-    return { inspected: metadata ? { ...sums, metadata } : sums, identity };
+    return { inspected: metadata ? { ...sums, metadata } : sums, identity, content };
   }
 
   /** Step 2: put the bytes on the landing RSE at Rucio's deterministic path (or accept them there). */
-  async function uploadWith(input: UploadInput, p: Progress) {
+  async function uploadWith(input: UploadInput, p: Progress, content?: Buffer) {
     const pfn = await pfnOn(input.landingRse, input.did);
     const opts = await writeOptions(p, input.landingRse, input.checksums, input.md5);
     const result =
-      input.source.kind === 'local'
-        ? await adapterFor(pfn).upload(input.source.path, pfn, opts)
-        : await copy(input.source.pfn, pfn, opts);
+      input.source.kind !== 'local'
+        ? await copy(input.source.pfn, pfn, opts)
+        : content
+          ? await adapterFor(pfn).uploadFrom(memorySource(content, input.source.path, input.checksums), pfn, opts)
+          : await adapterFor(pfn).upload(input.source.path, pfn, opts);
     const sent = 'checksums' in result ? result.checksums : undefined;
     if (sent && (sent.bytes !== input.checksums.bytes || sent.adler32 !== input.checksums.adler32)) {
       // Not retried: every attempt would compare against the same inspection, and a source still
@@ -534,6 +566,8 @@ export function createActivities(deps: ActivityDeps) {
         heartbeating(async (p) => {
           let inspected: Inspected | undefined;
           let checksums: Checksums;
+          // A small file's bytes, read whole by the inspection: sent from memory.
+          let content: Buffer | undefined;
           if ('checksums' in input) checksums = input.checksums;
           else {
             // Only a retry can find a finished inspection in its heartbeat details (then the file is statted).
@@ -542,7 +576,7 @@ export function createActivities(deps: ActivityDeps) {
             let identity = now;
             if (inspected)
               Context.current().log.info('inspected by the previous attempt, unchanged since', { path: now?.path });
-            else ({ inspected, identity } = await inspectWith(input, p));
+            else ({ inspected, identity, content } = await inspectWith(input, p));
             const done: FinishedInspection = { identity, result: inspected };
             p.setDetails(() => ({ inspected: done }));
             p.beat();
@@ -551,6 +585,7 @@ export function createActivities(deps: ActivityDeps) {
           const up = await uploadWith(
             { source: input.source, did: input.did, landingRse: input.landingRse, checksums, md5: input.md5 },
             p,
+            content,
           );
           // Registering here keeps the catalogue's wait out of the workflow task (a local activity holds it:
           // past 10 s Temporal heartbeats or times the task out). A retry finds the bytes there (a digest).

@@ -91,6 +91,13 @@ export function readChunkFor(bytes: number): number {
   return Math.min(READ_CHUNK_BYTES, Math.max(64 * 1024, bytes));
 }
 
+/** adler32 (and md5) of bytes in memory. */
+export async function checksumBuffer(data: Uint8Array, md5 = false): Promise<Checksums> {
+  const acc = await ChecksumAccumulator.create(md5);
+  acc.update(data);
+  return acc.result();
+}
+
 export async function checksumFile(path: string, opts: ChecksumOptions = {}): Promise<Checksums> {
   const start = opts.resumeFrom?.bytes ?? 0;
   const chunk = opts.bytes === undefined ? READ_CHUNK_BYTES : readChunkFor(opts.bytes - start);

@@ -32,7 +32,8 @@ export function adapterFor(url: string, opts: AdapterOptions = {}): FullStorageA
   return adapter;
 }
 
-export { checksumFile, checksumStream, ChecksumAccumulator } from './checksum.js';
+export { checksumBuffer, checksumFile, checksumStream, ChecksumAccumulator } from './checksum.js';
+export { memorySource } from './sources.js';
 export { StorageError, type StorageErrorKind } from './errors.js';
 export { PosixAdapter } from './posix.js';
 export { WebDavAdapter } from './webdav.js';

@@ -88,7 +88,7 @@ export class PosixAdapter implements FullStorageAdapter {
       const input = Readable.from(await source.open(guard.signal));
       // `wx`: a temp name is fresh; never write into someone else's file.
       const out = fs.createWriteStream(p, { flags: 'wx', highWaterMark: READ_CHUNK_BYTES });
-      const sums = await pumpWithChecksums(input, out, guard, opts.md5);
+      const sums = await pumpWithChecksums(input, out, guard, opts.md5, source.sent);
       // Durable before it gets its final name.
       const fh = await fsp.open(p, 'r');
       await fh.sync().finally(() => fh.close());

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { checksumFile, checksumStream, readChunkFor } from './checksum.js';
 import { permanentError } from './errors.js';
 import type { Checksums, StorageAdapter, UploadSource } from './types.js';
@@ -22,6 +23,21 @@ export function localFileSource(localPath: string, opts: { md5?: boolean; signal
     describe: localPath,
     open: () => Promise.resolve(fs.createReadStream(localPath, { highWaterMark: readChunkFor(bytes) })),
     checksums: () => checksumFile(localPath, { md5: opts.md5, signal: opts.signal, bytes }),
+  };
+}
+
+/**
+ * Bytes already read and checksummed, as an upload source: a small file read once for its inspection is
+ * sent from memory, not read and hashed a second time. `open()` gives the same bytes every time.
+ */
+export function memorySource(data: Buffer, describe: string, sums: Checksums): UploadSource {
+  if (data.length !== sums.bytes) throw new Error(`memorySource: ${data.length} bytes, checksums of ${sums.bytes}`);
+  return {
+    bytes: data.length,
+    describe,
+    open: () => Promise.resolve(Readable.from([data])),
+    checksums: () => Promise.resolve(sums),
+    sent: sums,
   };
 }
 

@@ -89,6 +89,11 @@ export interface UploadSource {
   checksums(): Promise<Checksums>;
   /** For messages. */
   describe: string;
+  /**
+   * What every stream of `open()` checksums to, when that is known for certain (bytes held in memory, already
+   * checksummed): a write then counts the bytes it sends instead of hashing them again.
+   */
+  sent?: Checksums;
 }
 
 export interface UploadOptions extends TransferOptions {

@@ -133,7 +133,7 @@ export class XrootdAdapter implements FullStorageAdapter {
     exited.catch(() => undefined);
     try {
       const input = Readable.from(await source.open(guard.signal));
-      const sums = await pumpWithChecksums(input, child.stdin, guard, opts.md5);
+      const sums = await pumpWithChecksums(input, child.stdin, guard, opts.md5, source.sent);
       const code = await exited;
       if (code !== 0) throw xrdError(code, stderr, `upload to ${url}`);
       guard.tracker.done();
