@@ -415,12 +415,15 @@ async function batchCase(
         ['drain', lastStart, lastClose],
         ['end', lastClose, endedAt],
       ] as const
-    ).map(([phase, from, to]) => ({
-      phase,
-      seconds: round((to - from) / 1000, 1),
-      busyPercent: Math.round(cores.between(from, to).busy * 100),
-      stealPercent: Math.round(cores.between(from, to).steal * 100),
-    }));
+    ).map(([phase, from, to]) => {
+      const use = cores.between(from, to);
+      return {
+        phase,
+        seconds: round((to - from) / 1000, 1),
+        busyPercent: Math.round(use.busy * 100),
+        stealPercent: Math.round(use.steal * 100),
+      };
+    });
     const batchEventsTotal = perRun.reduce((a, b) => a + b, 0);
     return {
       name,

@@ -211,7 +211,7 @@ function bulkOptions(env: NodeJS.ProcessEnv = process.env): {
  * upload sends those same bytes, without reading and hashing the file a second time. At most this much a
  * running upload (64 activity slots: 256 MiB); bigger files stream, with resumable checksums.
  */
-export const wholeReadMaxBytes = 4 * 1024 * 1024;
+const wholeReadMaxBytes = 4 * 1024 * 1024;
 
 /**
  * A small local file, whole. A file that changed while being read (another size, or a newer modification

@@ -20,13 +20,14 @@ import { didNameFor, isValidDidName, nameRules, type NameRule } from '../shared/
 import { connectClient, temporalTargetFromEnv } from './temporal-client.js';
 import { CliWorker } from './cli-worker.js';
 import {
+  activitySlots,
   createIngestWorker,
   defaultMaxActivities,
   defaultMaxWorkflowTasks,
   workerConfigFromEnv,
+  workflowTaskSlots,
 } from '../workers/worker.js';
 import { createLogger } from '../shared/logger.js';
-import { wholeNumberIn } from '../shared/request-error.js';
 import { fileSummary } from '../shared/file-summary.js';
 import { describePending, innermostMessage, pendingActivities } from './pending.js';
 
@@ -388,14 +389,8 @@ export function workerCommand(): Command {
       const cfg = {
         ...workerConfigFromEnv(),
         taskQueue: o.taskQueue,
-        maxConcurrentActivities: wholeNumberIn(o.maxActivities, '--max-activities', 1, 10_000, defaultMaxActivities),
-        maxConcurrentWorkflowTasks: wholeNumberIn(
-          o.maxWorkflowTasks,
-          '--max-workflow-tasks',
-          2,
-          10_000,
-          defaultMaxWorkflowTasks,
-        ),
+        maxConcurrentActivities: activitySlots(o.maxActivities, '--max-activities'),
+        maxConcurrentWorkflowTasks: workflowTaskSlots(o.maxWorkflowTasks, '--max-workflow-tasks'),
         metricsAddress: o.metrics ?? process.env.RUCIO_INGEST_METRICS_ADDRESS,
       };
       const logger = createLogger('rucio-ingest-worker');

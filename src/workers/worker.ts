@@ -51,25 +51,26 @@ export const defaultMaxWorkflowTasks = 200;
  */
 export const defaultMaxActivities = 64;
 
+/** A worker's activity slots, from `--max-activities` or RUCIO_INGEST_MAX_ACTIVITIES (`what` names it). */
+export function activitySlots(value: string | undefined, what: string): number {
+  return wholeNumberIn(value, what, 1, 10_000, defaultMaxActivities);
+}
+
+/** A worker's workflow-task slots, from `--max-workflow-tasks` or RUCIO_INGEST_MAX_WORKFLOW_TASKS. */
+export function workflowTaskSlots(value: string | undefined, what: string): number {
+  return wholeNumberIn(value, what, 2, 10_000, defaultMaxWorkflowTasks);
+}
+
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   return {
     temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.RUCIO_INGEST_TASK_QUEUE ?? defaultTaskQueue,
     // The same bounds as the worker command's flags, which take their defaults from these.
-    maxConcurrentActivities: wholeNumberIn(
-      env.RUCIO_INGEST_MAX_ACTIVITIES,
-      'RUCIO_INGEST_MAX_ACTIVITIES',
-      1,
-      10_000,
-      defaultMaxActivities,
-    ),
-    maxConcurrentWorkflowTasks: wholeNumberIn(
+    maxConcurrentActivities: activitySlots(env.RUCIO_INGEST_MAX_ACTIVITIES, 'RUCIO_INGEST_MAX_ACTIVITIES'),
+    maxConcurrentWorkflowTasks: workflowTaskSlots(
       env.RUCIO_INGEST_MAX_WORKFLOW_TASKS,
       'RUCIO_INGEST_MAX_WORKFLOW_TASKS',
-      2,
-      10_000,
-      defaultMaxWorkflowTasks,
     ),
     metricsAddress: env.RUCIO_INGEST_METRICS_ADDRESS,
     workflowStackTraces: env.RUCIO_INGEST_WORKFLOW_STACK_TRACES === '1',
@@ -92,12 +93,6 @@ function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath
 
 let runtimeInstalled = false;
 
-/** The SDK's level for a pino level ('fatal' and 'silent' keep errors). */
-function sdkLevel(level: string): LogLevel {
-  const known: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' };
-  return known[level] ?? 'ERROR';
-}
-
 const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
   DEBUG: 'debug',
@@ -105,6 +100,11 @@ const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'>
   WARN: 'warn',
   ERROR: 'error',
 };
+
+/** The SDK's level for a pino level, the inverse of `pinoLevel` ('fatal' and 'silent' keep errors). */
+function sdkLevel(level: string): LogLevel {
+  return (Object.keys(pinoLevel) as LogLevel[]).find((l) => pinoLevel[l] === level) ?? 'ERROR';
+}
 
 /**
  * Install the Temporal runtime once per process: metrics endpoint, quieter core logs and the SDK's own log
