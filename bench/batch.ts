@@ -10,6 +10,7 @@
  *  4. The same numbers scaled to a million files.
  * Run with the sandbox up: npx tsx bench/batch.ts [--files 1000] [--size-kb 1024] [--full-files 500] [--peer-processes 8] [--workers 1] [--concurrency 100]
  *   [--plan-lines 1000000] [--skip-plan] [--skip-landing] [--skip-full] [--worker-cpu-prof DIR] [--keep-work]
+ *   (--keep-work also keeps the run's files on the RSE disks, removed otherwise)
  * Prints a table, then one JSON line with every number.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +26,7 @@ import { createBatchActivities, readLines } from '../src/activities/batch.js';
 import { planBatch } from '../src/planning/plan-batch.js';
 import { layout } from '../src/sandbox/layout.js';
 import { envExports } from '../src/sandbox/sandbox.js';
+import { eraseRseFiles } from '../src/sandbox/scratch.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
 import { batchWorkflowId, defaultConcurrency, fileTemplateSchema } from '../src/shared/batch-input.js';
 import { defaultMaxActivities } from '../src/workers/worker.js';
@@ -681,8 +683,16 @@ async function main(): Promise<void> {
       }
   } finally {
     await connection.close();
-    if (args['keep-work']) console.error(`kept: ${work}`);
-    else fs.rmSync(work, { recursive: true, force: true });
+    if (args['keep-work'])
+      console.error(`kept: ${work}, and this run's files on the RSE disks (their names hold ${run})`);
+    else {
+      fs.rmSync(work, { recursive: true, force: true });
+      // A run uploads gigabytes; runs add up until the disk is full.
+      const erased = eraseRseFiles(run);
+      console.error(
+        `[cleanup] removed this run's ${erased.files} files (${Math.round(erased.bytes / MiB)} MiB) from the RSE disks`,
+      );
+    }
   }
 
   // A million files: runs from the page size, events per run as measured (the landing case, else the first).

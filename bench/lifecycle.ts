@@ -13,6 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { buildInput, startIngest } from '../src/cli/ingest.js';
 import { sandboxRucioClient } from '../src/sandbox/bootstrap.js';
 import { envExports } from '../src/sandbox/sandbox.js';
+import { eraseRseFiles } from '../src/sandbox/scratch.js';
 import { temporalAddress, temporalNamespace } from '../src/sandbox/temporal.js';
 import { createIngestWorker, workerConfigFromEnv } from '../src/workers/worker.js';
 import type { IngestResult } from '../src/workflows/ingest-file.js';
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     await connection.close();
     await rucio.close();
     fs.rmSync(dir, { recursive: true, force: true });
+    eraseRseFiles(run); // three copies of every file: runs add up until the disk is full
   }
 }
 

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { hashLfnPath } from '../../src/rucio/lfn2pfn.js';
 import { listReplicas } from '../../src/rucio/replicas.js';
 import { listDidRules } from '../../src/rucio/rules.js';
 import { sandboxRucioClient } from '../../src/sandbox/bootstrap.js';
 import { crashPart, up } from '../../src/sandbox/sandbox.js';
+import { eraseRseFiles } from '../../src/sandbox/scratch.js';
 import { temporalAddress, temporalNamespace } from '../../src/sandbox/temporal.js';
 import type { BatchStatus } from '../../src/shared/batch-input.js';
 import { tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
@@ -34,6 +35,7 @@ describe('a batch under failures (real sandbox)', () => {
     const token = uniq('faults');
     const root = path.join(dir, token);
     const files = writeSmallFiles(root, token, 300);
+    onTestFinished(() => void eraseRseFiles(token));
     const byName = new Map(files.map((f) => [path.basename(f), f]));
     const queue = uniq('batch-faults');
     const batchId = token;
@@ -193,6 +195,10 @@ describe('a batch under failures (real sandbox)', () => {
     const root = path.join(dir, token);
     const files: string[] = [];
     fs.mkdirSync(root, { recursive: true });
+    onTestFinished(() => {
+      fs.rmSync(root, { recursive: true, force: true });
+      eraseRseFiles(token);
+    });
     for (let i = 0; i < 40; i++)
       files.push(writeRandomFile(root, `${token}-${String(i).padStart(4, '0')}.dat`, 12 * 1024 * 1024));
     const queue = uniq('batch-cancel');

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startIngest } from '../../src/cli/ingest.js';
 import { describePending, pendingActivities } from '../../src/cli/pending.js';
 import { RucioClient } from '../../src/rucio/client.js';
@@ -17,6 +17,7 @@ import { saKeys } from '../../src/workflows/search-attribute-keys.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
 import {
   activityFailures,
+  eraseTestFile,
   expectConsistent,
   expectNoDid,
   failureOf,
@@ -45,6 +46,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
     it('completes when the Rucio server crashes as registration starts and is back 30 s later', async () => {
       const name = `${uniq('rucio-crash')}.dat`;
       const file = writeRandomFile(dir, name, 64 * 1024 * 1024);
+      onTestFinished(() => eraseTestFile(file));
       const sums = await checksumFile(file, { md5: true });
       const input = fileInput(file, { qos: ['2:QOS=SAFE'], dataset: 'user.demo:lifecycle-faults' });
       const { handle } = await env.start(input);
@@ -72,6 +74,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
     it('retries an upload whose storage stops answering, after the heartbeat timeout, not hours later', async () => {
       const name = `${uniq('stall')}.dat`;
       const file = writeRandomFile(dir, name, 1024 * 1024 * 1024);
+      onTestFinished(() => eraseTestFile(file));
       const sums = await checksumFile(file, { md5: true });
       const input = fileInput(file, {
         qos: ['1:SAFE-1'],
@@ -118,6 +121,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
     it('completes when the Temporal server crashes mid-workflow and restarts', async () => {
       const name = `${uniq('temporal-crash')}.dat`;
       const file = writeRandomFile(dir, name, 16 * 1024 * 1024);
+      onTestFinished(() => eraseTestFile(file));
       const input = fileInput(file, {
         qos: ['2:QOS=SAFE', '1:QOS=CHEAP-ANALYSIS'],
         dataset: 'user.demo:lifecycle-faults',
@@ -210,6 +214,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
     const taskQueue = uniq('test-worker-kill');
     const name = `${uniq('worker-kill')}.dat`;
     const file = writeRandomFile(dir, name, 512 * 1024 * 1024);
+    onTestFinished(() => eraseTestFile(file));
     const sums = await checksumFile(file, { md5: true });
 
     // The first worker is a separate process, so it can really be killed.

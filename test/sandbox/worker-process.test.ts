@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startIngest } from '../../src/cli/ingest.js';
 import { pendingActivities } from '../../src/cli/pending.js';
 import type { IngestResult } from '../../src/workflows/ingest-file.js';
 import { fileInput, startLifecycle, tempDir, uniq, useSandboxEnv, writeRandomFile } from '../fixtures/ingest.js';
-import { waitForStep } from '../fixtures/lifecycle-checks.js';
+import { eraseTestFile, waitForStep } from '../fixtures/lifecycle-checks.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -63,6 +63,7 @@ describe('the worker process (built CLI, real sandbox)', () => {
 
       const name = `${uniq('sigterm')}.dat`;
       const file = writeRandomFile(dir, name, 512 * 1024 * 1024);
+      onTestFinished(() => eraseTestFile(file));
       const input = fileInput(file, { qos: ['1:SAFE-1'], dataset: 'user.demo:worker-process' });
       const { handle } = await startIngest(client.client, input, taskQueue);
       await waitForStep(handle, ['upload'], 120_000);
