@@ -181,6 +181,9 @@ async function runBatch(client: Client, target: TemporalTarget, ctx: ScenarioCon
  * Create the schedules, let the generator write a step each interval while they scan, then one last scan
  * each (triggered, after the one running): once it is over, every file written has been through a batch.
  */
+/** A demo's last scan takes seconds; this bounds a wait that would otherwise hang the demo. */
+const lastScanTimeoutMs = 180_000;
+
 async function runSchedules(client: Client, ctx: ScenarioContext, plan: SchedulePlan, say: (l: string) => void) {
   const every = `${Math.max(1, Math.round(plan.intervalMs / 1000))}s`;
   let files = 0;
@@ -210,10 +213,18 @@ async function runSchedules(client: Client, ctx: ScenarioContext, plan: Schedule
       const h = client.schedule.getHandle(s.name);
       await h.pause('demo over: a last scan, then deleted');
       const taken = (await h.describe()).info.numActionsTaken;
-      await h.trigger(ScheduleOverlapPolicy.BUFFER_ONE);
+      // BUFFER_ALL: with BUFFER_ONE, a scheduled scan already waiting behind the running one makes Temporal
+      // skip this one, and a paused schedule then drops the waiting one: no last scan would ever come.
+      await h.trigger(ScheduleOverlapPolicy.BUFFER_ALL);
+      const deadline = Date.now() + lastScanTimeoutMs;
       for (;;) {
         const d = await h.describe();
         if (d.info.numActionsTaken > taken && d.info.runningActions.length === 0) break;
+        if (Date.now() > deadline)
+          throw new Error(
+            `schedule ${s.name}: its last scan did not end within ${lastScanTimeoutMs / 1000} s; ` +
+              `see rucio-ingest schedule describe ${s.name} and the scans in the Web UI`,
+          );
         await sleep(1000);
       }
     }

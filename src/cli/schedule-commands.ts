@@ -278,8 +278,9 @@ export function scheduleCommand(): Command {
     .action(async (name: string) =>
       withClient(async (client) => {
         const d = await describeOurs(client, name);
-        // Buffered rather than skipped: a scan asked for by hand is not dropped because one runs.
-        await client.schedule.getHandle(name).trigger(ScheduleOverlapPolicy.BUFFER_ONE);
+        // BUFFER_ALL: a scan asked for by hand runs after the running one and is never dropped. With BUFFER_ONE,
+        // Temporal skips it when a scheduled scan already waits, and a paused schedule drops that one.
+        await client.schedule.getHandle(name).trigger(ScheduleOverlapPolicy.BUFFER_ALL);
         console.log(`schedule ${name}: scan requested; follow with rucio-ingest schedule describe ${name}`);
         await warnIfNoWorker(client, d.action.taskQueue);
       }),

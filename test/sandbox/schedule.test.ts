@@ -146,6 +146,40 @@ describe('rucio-ingest schedule: Temporal Schedules scanning a watched directory
     expect((JSON.parse(list.out) as Array<{ name: string }>).map((s) => s.name)).not.toContain(name);
   }, 600_000);
 
+  it('a scan asked for by hand is not dropped: paused, with a scheduled scan waiting behind a running one, it still runs after it', async () => {
+    const token = uniq('manual');
+    const name = token;
+    const watched = path.join(dir, token);
+    writeSmallFiles(watched, 'a', 1, () => 'run1');
+    // Scans go to a queue no worker polls yet: the first one keeps running, the next scheduled one waits.
+    const idle = uniq('schedule-idle');
+    const create = await cli([
+      ...['schedule', 'create', name, watched, '--every', '2s'],
+      ...common(token).slice(0, -1),
+      idle,
+    ]);
+    expect(create.code, create.err).toBe(0);
+    created.push(name);
+    await until('the first scan running', async () => (await describeSchedule(name)).running.length === 1);
+    await new Promise((r) => setTimeout(r, 5000)); // two more fire times: one scheduled scan waits
+    expect((await cli(['schedule', 'pause', name])).code).toBe(0);
+    expect((await cli(['schedule', 'trigger', name])).code).toBe(0);
+    expect(await describeSchedule(name)).toMatchObject({ paused: true, actionsTaken: 1 });
+
+    const late = spawnWorker(idle);
+    try {
+      // The running scan ends, then the one asked for runs; the paused schedule starts nothing else.
+      const d = await settled(name, 2, 120_000);
+      expect(d.actionsTaken).toBe(2);
+      expect(d.recent.map((r) => r.status)).toEqual(['COMPLETED', 'COMPLETED']);
+      expect(d.recent.map((r) => r.result?.files).sort()).toEqual([0, 1]);
+      await new Promise((r) => setTimeout(r, 4000));
+      expect((await describeSchedule(name)).actionsTaken).toBe(2);
+    } finally {
+      late.child.kill('SIGTERM');
+    }
+  }, 300_000);
+
   it('a paused schedule starts nothing; running every few seconds with --settle, it takes a file being written slowly only once complete', async () => {
     const token = uniq('settle');
     const name = token;
