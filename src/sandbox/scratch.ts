@@ -11,20 +11,25 @@ import { layout as sandboxLayout, rses, secureStorage, type Layout } from './lay
 export function eraseRseFiles(marker: string, l: Layout = sandboxLayout()): { files: number; bytes: number } {
   if (marker.length < 6) throw new Error(`eraseRseFiles: marker "${marker}" is too short to be a run's own token`);
   const removed = { files: 0, bytes: 0 };
+  for (const rse of [...rses, secureStorage])
+    for (const p of filesUnder(l.rseData(rse.name), (name) => name.includes(marker))) {
+      removed.bytes += fs.statSync(p).size;
+      fs.rmSync(p, { force: true });
+      removed.files++;
+    }
+  return removed;
+}
+
+/** The regular files anywhere under `root` (none if it does not exist) whose names `match`. */
+export function filesUnder(root: string, match: (name: string) => boolean): string[] {
+  const out: string[] = [];
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && e.name.includes(marker)) {
-        removed.bytes += fs.statSync(p).size;
-        fs.rmSync(p, { force: true });
-        removed.files++;
-      }
+      else if (e.isFile() && match(e.name)) out.push(p);
     }
   };
-  for (const rse of [...rses, secureStorage]) {
-    const root = l.rseData(rse.name);
-    if (fs.existsSync(root)) walk(root);
-  }
-  return removed;
+  if (fs.existsSync(root)) walk(root);
+  return out;
 }
