@@ -174,9 +174,23 @@ async function heartbeating<T>(fn: (p: Progress) => Promise<T>): Promise<T> {
       },
       beat,
     });
+  } catch (err) {
+    throw stoppedByTemporal(ctx) ?? err;
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * The SDK's CancelledFailure when Temporal asked this attempt to stop (the file was cancelled, or the activity
+ * paused or reset), for the activity to throw instead of the transfer's own "aborted" error: the SDK reports
+ * an attempt as cancelled only on that failure. Else the cancel of a file caught mid-transfer came back to
+ * its workflow as a failed attempt, and the file failed instead of being cancelled and cleaned up.
+ */
+function stoppedByTemporal(ctx: Context): unknown {
+  const asked = ctx.cancellationDetails;
+  const stop = asked && (asked.cancelRequested || asked.paused || asked.reset);
+  return ctx.cancellationSignal.aborted && stop ? ctx.cancellationSignal.reason : undefined;
 }
 
 /**

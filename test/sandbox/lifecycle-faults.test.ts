@@ -118,6 +118,49 @@ describe('file lifecycle under failures (real sandbox)', () => {
       expect(attempts[0]).toMatch(/no byte moved for 3 s/);
     }, 300_000);
 
+    it('a file cancelled mid-upload ends cancelled: the upload stops as cancelled, no bytes stay, nothing is registered', async () => {
+      const name = `${uniq('cancel-upload')}.dat`;
+      const file = writeRandomFile(dir, name, 1024 * 1024 * 1024);
+      onTestFinished(() => eraseTestFile(file));
+      // A 2 s heartbeat timeout: the cancel reaches the running upload with its next heartbeat, within ~2 s.
+      const input = fileInput(file, { dataset: 'user.demo:lifecycle-faults', heartbeatTimeout: '2' });
+      const temp = path.join(
+        layout().rseData('LANDING-1'),
+        'rucio',
+        path.dirname(hashLfnPath('user.demo', name)),
+        `.${name}.rucio-ingest-a1.part`,
+      );
+      const arrived = () => (fs.existsSync(temp) ? fs.statSync(temp).size : 0);
+      const { handle } = await env.start(input);
+      const started = Date.now();
+      while (arrived() < 16 * 1024 * 1024) {
+        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await handle.cancel();
+      // Hold the body back briefly (less than the no-progress guard) so the cancel arrives before its end.
+      const pid = runningPid(layout().run, 'xrootd-LANDING-1')!;
+      process.kill(-pid, 'SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        process.kill(-pid, 'SIGCONT');
+      }
+
+      const f = await failureOf(handle.result());
+      expect(f.type).toBeUndefined();
+      expect(f.message).toMatch(/cancel/i);
+      expect((await handle.describe()).status.name).toBe('CANCELLED');
+      expect((await handle.query<IngestProgress>('progress')).step).toBe('cancelled');
+      // The SDK reported the upload as cancelled, not as a failed attempt (which failed the file).
+      const events = (await handle.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.activityTaskCanceledEventAttributes)).toHaveLength(1);
+      expect(events.filter((e) => e.activityTaskFailedEventAttributes)).toEqual([]);
+      expect(filesOnRse('LANDING-1', name)).toEqual([]);
+      await expectNoDid(env.rucio, input.did);
+      expect(fs.existsSync(file)).toBe(true);
+    }, 240_000);
+
     it('completes when the Temporal server crashes mid-workflow and restarts', async () => {
       const name = `${uniq('temporal-crash')}.dat`;
       const file = writeRandomFile(dir, name, 16 * 1024 * 1024);
