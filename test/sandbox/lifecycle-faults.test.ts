@@ -81,20 +81,8 @@ describe('file lifecycle under failures (real sandbox)', () => {
         dataset: 'user.demo:lifecycle-faults',
         heartbeatTimeout: '3',
       });
-      // The first attempt's temporary on LANDING-1's disk: it grows while the body arrives.
-      const temp = path.join(
-        layout().rseData('LANDING-1'),
-        'rucio',
-        path.dirname(hashLfnPath('user.demo', name)),
-        `.${name}.rucio-ingest-a1.part`,
-      );
-      const arrived = () => (fs.existsSync(temp) ? fs.statSync(temp).size : 0);
       const { handle } = await env.start(input);
-      const started = Date.now();
-      while (arrived() < 64 * 1024 * 1024) {
-        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      const arrived = await bodyArrived(name, 64 * 1024 * 1024);
       // Freeze LANDING-1 mid-body for longer than the heartbeat timeout: an attempt that merely waited
       // would finish after the thaw as attempt 1.
       // The process group: XRootD and the restart loop around it.
@@ -124,19 +112,8 @@ describe('file lifecycle under failures (real sandbox)', () => {
       onTestFinished(() => eraseTestFile(file));
       // A 2 s heartbeat timeout: the cancel reaches the running upload with its next heartbeat, within ~2 s.
       const input = fileInput(file, { dataset: 'user.demo:lifecycle-faults', heartbeatTimeout: '2' });
-      const temp = path.join(
-        layout().rseData('LANDING-1'),
-        'rucio',
-        path.dirname(hashLfnPath('user.demo', name)),
-        `.${name}.rucio-ingest-a1.part`,
-      );
-      const arrived = () => (fs.existsSync(temp) ? fs.statSync(temp).size : 0);
       const { handle } = await env.start(input);
-      const started = Date.now();
-      while (arrived() < 16 * 1024 * 1024) {
-        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await bodyArrived(name, 16 * 1024 * 1024);
       await handle.cancel();
       // Hold the body back briefly (less than the no-progress guard) so the cancel arrives before its end.
       const pid = runningPid(layout().run, 'xrootd-LANDING-1')!;
@@ -274,17 +251,7 @@ describe('file lifecycle under failures (real sandbox)', () => {
       const { handle } = await startIngest(client.client, input, taskQueue);
       await waitForStep(handle, ['upload'], 120_000);
       // Once some bytes went out (the upload inspects the file first), kill -9: no graceful shutdown, no cleanup.
-      const temp = path.join(
-        layout().rseData('LANDING-1'),
-        'rucio',
-        path.dirname(hashLfnPath('user.demo', name)),
-        `.${name}.rucio-ingest-a1.part`,
-      );
-      const started = Date.now();
-      while (!fs.existsSync(temp) || fs.statSync(temp).size < 16 * 1024 * 1024) {
-        if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await bodyArrived(name, 16 * 1024 * 1024);
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       const leftovers = filesOnRse('LANDING-1', name);
@@ -311,6 +278,26 @@ describe('file lifecycle under failures (real sandbox)', () => {
     }
   }, 300_000);
 });
+
+/**
+ * Wait until `bytes` of the first upload attempt's body are on LANDING-1's disk, in its temporary (which grows
+ * while the body arrives). Returns how to read its size.
+ */
+async function bodyArrived(name: string, bytes: number): Promise<() => number> {
+  const temp = path.join(
+    layout().rseData('LANDING-1'),
+    'rucio',
+    path.dirname(hashLfnPath('user.demo', name)),
+    `.${name}.rucio-ingest-a1.part`,
+  );
+  const arrived = () => (fs.existsSync(temp) ? fs.statSync(temp).size : 0);
+  const started = Date.now();
+  while (arrived() < bytes) {
+    if (Date.now() - started > 120_000) throw new Error(`the upload did not start: ${temp}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return arrived;
+}
 
 function spawnWorker(taskQueue: string): ChildProcess {
   return spawn(
