@@ -177,13 +177,13 @@ async function runBatch(client: Client, target: TemporalTarget, ctx: ScenarioCon
   };
 }
 
+/** A demo's last scan takes seconds; this bounds a wait that would otherwise hang the demo. */
+const lastScanTimeoutMs = 180_000;
+
 /**
  * Create the schedules, let the generator write a step each interval while they scan, then one last scan
  * each (triggered, after the one running): once it is over, every file written has been through a batch.
  */
-/** A demo's last scan takes seconds; this bounds a wait that would otherwise hang the demo. */
-const lastScanTimeoutMs = 180_000;
-
 async function runSchedules(client: Client, ctx: ScenarioContext, plan: SchedulePlan, say: (l: string) => void) {
   const every = `${Math.max(1, Math.round(plan.intervalMs / 1000))}s`;
   let files = 0;
