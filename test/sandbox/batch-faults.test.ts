@@ -35,7 +35,9 @@ describe('a batch under failures (real sandbox)', () => {
     const token = uniq('faults');
     const root = path.join(dir, token);
     const files = writeSmallFiles(root, token, 300);
-    onTestFinished(() => void eraseRseFiles(token));
+    onTestFinished(() => {
+      eraseRseFiles(token);
+    });
     const byName = new Map(files.map((f) => [path.basename(f), f]));
     const queue = uniq('batch-faults');
     const batchId = token;
