@@ -68,9 +68,9 @@ describe('rucio-ingest schedule: Temporal Schedules scanning a watched directory
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const common = (token: string) => [
+  const common = (token: string, taskQueue = queue) => [
     ...['--scope', 'user.demo', '--layout', 'tree', '--name-prefix', `${token}/`],
-    ...['--dataset', `user.demo:${token}-top`, '--rse', 'LANDING-1', '--task-queue', queue],
+    ...['--dataset', `user.demo:${token}-top`, '--rse', 'LANDING-1', '--task-queue', taskQueue],
   ];
 
   it('triggered twice, the second scan ingests only what was added in between; backfill runs the missed scans; a failed file pauses it; delete removes it', async () => {
@@ -153,11 +153,7 @@ describe('rucio-ingest schedule: Temporal Schedules scanning a watched directory
     writeSmallFiles(watched, 'a', 1, () => 'run1');
     // Scans go to a queue no worker polls yet: the first one keeps running, the next scheduled one waits.
     const idle = uniq('schedule-idle');
-    const create = await cli([
-      ...['schedule', 'create', name, watched, '--every', '2s'],
-      ...common(token).slice(0, -1),
-      idle,
-    ]);
+    const create = await cli(['schedule', 'create', name, watched, '--every', '2s', ...common(token, idle)]);
     expect(create.code, create.err).toBe(0);
     created.push(name);
     await until('the first scan running', async () => (await describeSchedule(name)).running.length === 1);
